@@ -1,0 +1,1 @@
+"""Reading and writing files: atomic outputs, videos, PoseTrack/COCO formats."""
