@@ -18,6 +18,9 @@ COMMANDS = {
     "info": "posetrack.cli.info",
     "export": "posetrack.cli.export",
     "bench": "posetrack.cli.bench",
+    "track": "posetrack.cli.track",
+    "eval": "posetrack.cli.eval",
+    "validate": "posetrack.cli.validate",
 }
 
 

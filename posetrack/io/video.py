@@ -108,7 +108,7 @@ def read_frame_folder(path: str | Path, fps: float = 25.0) -> Iterator[VideoFram
     Unreadable images are skipped with a warning (their time slot stays empty, so
     ``pts`` keeps the original spacing); a folder with no readable image raises.
     """
-    import cv2
+    from posetrack.io.image import ImageReadError, read_image_rgb
 
     path = Path(path)
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -116,11 +116,12 @@ def read_frame_folder(path: str | Path, fps: float = 25.0) -> Iterator[VideoFram
         raise VideoError(f"no image files in folder {path}")
     index = 0
     for position, file in enumerate(files):
-        bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if bgr is None:
-            logger.warning("skipping unreadable frame %s", file)
+        try:
+            image = read_image_rgb(file)
+        except ImageReadError as exc:
+            logger.warning("skipping frame: %s", exc)
             continue
-        yield VideoFrame(index, position / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), file.name)
+        yield VideoFrame(index, position / fps, image, file.name)
         index += 1
     if index == 0:
         raise VideoError(f"no readable image in folder {path}")
@@ -134,19 +135,24 @@ def read_frames(path: str | Path, fps: float = 25.0) -> Iterator[VideoFrame]:
     return read_video(path)
 
 
-def probe_fps(path: str | Path, default: float = 25.0) -> float:
-    """Nominal frame rate of a video (``default`` for folders or unknown rates)."""
+def probe(path: str | Path, default_fps: float = 25.0) -> tuple[float, int]:
+    """(nominal frame rate, frame count) of a video or frame folder; 0 frames when unknown.
+
+    Frame folders report ``default_fps``; the count is from the container header, so a
+    damaged file may deliver fewer frames.
+    """
     import av
 
     path = Path(path)
     if path.is_dir():
-        return default
+        return default_fps, sum(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
     try:
         with av.open(str(path)) as container:
-            rate = container.streams.video[0].average_rate
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or stream.guessed_rate or default_fps)
+            return rate, int(stream.frames or 0)
     except (av.error.FFmpegError, OSError, IndexError):
-        return default
-    return float(rate) if rate else default
+        return default_fps, 0
 
 
 class VideoWriter:

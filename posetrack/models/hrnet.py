@@ -307,7 +307,19 @@ class PoseHighResolutionNet(nn.Module):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
+    @property
+    def stride(self) -> int:
+        """Input height and width must be multiples of this (the lowest branch's stride)."""
+        return 4 * 2 ** (len(self.spec.stages) - 1)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if not (torch.jit.is_tracing() or torch.compiler.is_compiling()) and (
+            x.ndim != 4 or x.shape[1] != 3 or x.shape[-2] % self.stride or x.shape[-1] % self.stride
+        ):
+            # Otherwise the branches' upsampled sizes disagree deep inside a fuse layer.
+            raise ValueError(
+                f"HRNet input must be (N, 3, H, W) with H and W multiples of {self.stride}, got {tuple(x.shape)}"
+            )
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.relu(self.bn2(self.conv2(x)))
         xs = [self.layer1(x)]

@@ -94,8 +94,9 @@ def get_affine_transform(
     rot = np.pi * rotation_deg / 180.0
     sn, cs = np.sin(rot), np.cos(rot)
     # (0, -w/2) rotated by rot: the point half a region width "above" the center.
-    half = size[0] * -0.5
-    src_dir = np.array([-half * sn, half * cs], dtype=np.float32)
+    # Kept in float64 and rounded once when stored in ``src``, as the official code.
+    half = float(size[0]) * -0.5
+    src_dir = np.array([-half * sn, half * cs], dtype=np.float64)
 
     src = np.zeros((3, 2), dtype=np.float32)
     dst = np.zeros((3, 2), dtype=np.float32)

@@ -1,0 +1,76 @@
+"""``posetrack bench model``: crops/s of the pose network beside timm's hrnet_w32."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from posetrack.cli import CLIError
+from posetrack.cli.info import input_size
+
+HELP = "pose network crops/s per batch size: fp32, and fp16+channels_last on CUDA; timm hrnet_w32 beside it"
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return sizes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="hrnet_w32", help="model name (default hrnet_w32)")
+    parser.add_argument("--input", type=input_size, default=(256, 192), metavar="HxW",
+                        help="crop height x width (default 256x192)")
+    parser.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 32, 128], metavar="B1,B2,...",
+                        help="batch sizes (default 1,32,128)")
+    parser.add_argument("--iters", type=int, default=10, help="timed forwards per configuration (default 10)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed forwards first (default 3)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both models first")
+    parser.add_argument("--no-timm", action="store_true", help="skip timm's hrnet_w32 reference")
+    parser.add_argument("--json", action="store_true", help="print results as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from posetrack.models import build_model
+    from posetrack.models.bench import bench_model
+
+    if args.iters <= 0 or args.warmup < 0:
+        raise CLIError("--iters must be positive and --warmup non-negative")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device}: CUDA is not available here")
+    try:
+        model = build_model(args.model)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    results = bench_model(model, args.model, input_hw=args.input, batch_sizes=args.batch_sizes, device=device,
+                          iters=args.iters, warmup=args.warmup, compile_model=args.compile,
+                          with_timm=not args.no_timm)
+    ours = {(r.mode, r.batch): r for r in results if r.impl.startswith("posetrack:")}
+    theirs = {(r.mode, r.batch): r for r in results if r.impl.startswith("timm:")}
+    ratios = {key: ours[key].crops_per_s / theirs[key].crops_per_s for key in ours if key in theirs}
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    if args.json:
+        print(json.dumps({
+            "device": device_name, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "input_hw": list(args.input), "iters": args.iters, "warmup": args.warmup,
+            "results": [r.as_dict() for r in results],
+            "ratio_vs_timm": [{"mode": m, "batch": b, "ratio": v} for (m, b), v in ratios.items()],
+        }))
+        return 0
+    h, w = args.input
+    print(f"device {device_name}, torch {torch.__version__}, {torch.get_num_threads()} threads, input {h}x{w}, "
+          f"{args.iters} iters after {args.warmup} warm-up{', compiled' if args.compile else ''}")
+    print(f"{'impl':<24} {'mode':<8} {'batch':>5} {'ms/batch':>10} {'crops/s':>10} {'vs timm':>8}")
+    for r in results:
+        ratio = ratios.get((r.mode, r.batch)) if r.impl.startswith("posetrack:") else None
+        print(f"{r.impl:<24} {r.mode:<8} {r.batch:>5} {r.ms_per_batch:>10.1f} {r.crops_per_s:>10.1f} "
+              f"{'' if ratio is None else f'{ratio:.2f}x':>8}")
+    return 0

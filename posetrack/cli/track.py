@@ -1,0 +1,180 @@
+"""``posetrack track``: videos / frame folders in, tracked skeletons out (FlowTrack pipeline)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from posetrack.cli import CLIError
+
+HELP = "track people in videos or frame folders: PoseTrack/COCO JSON (+ overlay video)"
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="video files, folders of videos (and of frame folders), or a folder of frames")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--pipeline", default=None,
+                        help="pipeline graph YAML (default: pipelines/flowtrack.yaml)")
+    parser.add_argument("--weights", default=None,
+                        help="pose weights: registered name (e.g. hrnet_w32_coco_256x192) or a .pth path")
+    parser.add_argument("--model", default=None, metavar="ARCH",
+                        help="pose architecture for a weights path, e.g. hrnet_w32, hrnet_w48, hrnet_w16")
+    parser.add_argument("--detector-weights", default=None, help="Faster R-CNN R50-FPN state_dict path")
+    parser.add_argument("--flow", choices=("flownet2", "dis"), default=None,
+                        help="optical flow method (default: FlowNet2 if its checkpoint is available, else DIS)")
+    parser.add_argument("--flow-checkpoint", default=None, help="FlowNet2 checkpoint (ptlflow .ckpt)")
+    parser.add_argument("--detections", default=None, metavar="DETS.json",
+                        help="precomputed COCO-results person boxes instead of the detector "
+                             "(image_id = frame index, or frame file name; see docs)")
+    parser.add_argument("--render", action="store_true", help="also write an overlay video per input")
+    parser.add_argument("--device", default="cpu", help="torch device (cuda, cuda:1, cpu)")
+    parser.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
+    parser.add_argument("--format", choices=("2018", "2017"), default="2018", help="PoseTrack file format")
+    parser.add_argument("--set", action="append", default=[], metavar="STAGE.PARAM=VALUE",
+                        help="override a stage parameter, e.g. pose.flip_test=false (repeatable)")
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Video files and frame folders to track, in the given order (folders: sorted contents)."""
+    from posetrack.io.video import VIDEO_SUFFIXES, is_frame_folder
+
+    found: list[Path] = []
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise CLIError(f"input not found: {path}")
+        if path.is_file() or is_frame_folder(path):
+            found.append(path)
+            continue
+        children = sorted(path.iterdir())
+        items = [c for c in children if (c.is_file() and c.suffix.lower() in VIDEO_SUFFIXES) or is_frame_folder(c)]
+        if not items:
+            raise CLIError(f"no videos or frame folders in {path}")
+        found.extend(items)
+    names = [video_name(p) for p in found]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise CLIError(f"several inputs share the output name(s) {dup}: track them into different --out folders")
+    return found
+
+
+def video_name(path: Path) -> str:
+    return path.name if path.is_dir() else path.stem
+
+
+def parse_settings(args: argparse.Namespace) -> dict[str, dict]:
+    """CLI flags -> per-stage parameter overrides for ``build_graph``."""
+    import yaml
+
+    settings: dict[str, dict] = {"*": {"device": args.device}}
+
+    def put(stage: str, key: str, value) -> None:
+        settings.setdefault(stage, {})[key] = value
+
+    for flag, stage, key in ((args.weights, "pose", "weights"), (args.model, "pose", "arch"),
+                             (args.detector_weights, "detect", "weights"), (args.flow, "flow", "method"),
+                             (args.flow_checkpoint, "flow", "checkpoint")):
+        if flag is not None:
+            put(stage, key, flag)
+    for item in args.set:
+        dotted, sep, raw = item.partition("=")
+        stage, dot, key = dotted.strip().partition(".")
+        if not sep or not dot or not key:
+            raise CLIError(f"--set {item!r} must look like STAGE.PARAM=VALUE")
+        put(stage, key, yaml.safe_load(raw))
+    return settings
+
+
+def check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise CLIError(f"cannot write to output folder {folder}: {exc.strerror or exc}") from None
+
+
+def distributed_shard(items: list[Path], device: str) -> tuple[list[Path], int, int, str]:
+    """This rank's share of ``items`` under torchrun (WORLD_SIZE > 1), its rank, world size and device."""
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return items, 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if device == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank % max(torch.cuda.device_count(), 1)))}"
+    return items[rank::world], rank, world, device
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from posetrack.config import ConfigError
+    from posetrack.io.video import probe
+    from posetrack.track.outputs import OutputPaths, VideoResults
+    from posetrack.track.pipeline import build_graph, load_pipeline, replace_stage
+    from posetrack.track.stages.pose import PoseStage
+
+    videos = expand_inputs(args.inputs)
+    check_writable(args.out)
+    if args.detections is not None and not Path(args.detections).is_file():
+        raise CLIError(f"detections file not found: {args.detections}")
+    try:
+        cfg = load_pipeline(args.pipeline)
+        if args.detections is not None:
+            cfg = replace_stage(cfg, "detect", "detections_file", {"path": args.detections})
+        videos, rank, world, device = distributed_shard(videos, args.device)
+        args.device = device
+        graph = build_graph(cfg, parse_settings(args))
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    todo = [v for v in videos if not (args.resume and OutputPaths.for_video(args.out, video_name(v), args.render).done())]
+    if len(todo) < len(videos):
+        print(f"resume: skipping {len(videos) - len(todo)} finished input(s)", file=sys.stderr)
+    pose = next((n.stage for n in graph.nodes if isinstance(n.stage, PoseStage)), None)
+    failures = 0
+    total_frames, start = 0, time.perf_counter()
+    with graph:  # loads every model before any output file is created
+        keypoint_set = pose.choice.keypoints if pose is not None else "coco"
+        for video in todo:
+            fps, nframes = probe(video)
+            paths = OutputPaths.for_video(args.out, video_name(video), args.render)
+            bar = tqdm(total=nframes or None, desc=video_name(video), unit="frame", disable=None, file=sys.stderr)
+            t0 = time.perf_counter()
+            try:
+                with VideoResults(paths, args.format, keypoint_set, fps, nframes) as results:
+                    for packet in graph.run(video):
+                        s = packet.streams
+                        results.add(packet.index, s["name"], s.get("image"), s["tracks"])
+                        bar.update(1)
+                        bar.set_postfix(fps=f"{bar.n / max(time.perf_counter() - t0, 1e-9):.1f}")
+            except Exception as exc:  # noqa: BLE001 - one bad input must not stop the others
+                failures += 1
+                print(f"posetrack track: error: {video}: {exc}", file=sys.stderr)
+                continue
+            finally:
+                bar.close()
+            total_frames += results.frames
+            logger.info("%s: %d frames -> %s", video, results.frames, paths.posetrack)
+    elapsed = time.perf_counter() - start
+    prefix = f"[rank {rank}/{world}] " if world > 1 else ""
+    print(f"{prefix}{len(todo) - failures}/{len(todo)} input(s), {total_frames} frames in {elapsed:.1f} s "
+          f"({total_frames / max(elapsed, 1e-9):.2f} FPS)")
+    print(prefix + "per-stage ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in graph.stage_ms().items()))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return 2 if failures else 0

@@ -1,0 +1,1 @@
+"""Evaluation: COCO keypoint AP (coco.py) and PoseTrack mAP/MOTA (posetrack.py)."""

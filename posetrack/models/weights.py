@@ -1,0 +1,180 @@
+"""Pretrained HRNet weights: one record per file, fetched into the torch hub cache.
+
+The original HRNet repository publishes its checkpoints on Google Drive / OneDrive,
+which cannot be fetched by a script; those files load with ``--weights PATH``
+(``load_checkpoint`` reads the official layout). The registry below points at
+OpenMMLab's mirror of HRNet models trained with the official recipe (mmpose 0.x
+model zoo, files in mmpose layout). As in ``torch.hub``, the 8 hex characters in a
+file name are the start of its SHA-256, which is checked after every download.
+
+Where a file comes from, in order: an explicit ``path``; ``$POSETRACK_WEIGHTS_DIR/<file>``;
+the cache ``torch.hub.get_dir()/checkpoints/<file>``; otherwise it is downloaded there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from posetrack.io.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Weights", "WeightsError", "get_weights", "list_weights", "WEIGHTS_DIR_ENV"]
+
+WEIGHTS_DIR_ENV = "POSETRACK_WEIGHTS_DIR"
+_CHUNK = 1 << 20
+_MMPOSE_URL = "https://download.openmmlab.com/mmpose/top_down/hrnet/"
+_MMPOSE_SOURCE = "mmpose 0.x model zoo (OpenMMLab), configs/body/2d_kpt_sview_rgb_img/topdown_heatmap"
+
+
+class WeightsError(RuntimeError):
+    """A pretrained file could not be obtained or failed its hash check."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One pretrained checkpoint and what it needs at inference time.
+
+    ``sha256`` is the full hex digest or its published prefix (at least 8 chars).
+    ``input_size`` is (width, height) of the network input crop in pixels.
+    ``metrics`` are the publisher's numbers (not measured here).
+    """
+
+    name: str
+    url: str
+    sha256: str
+    arch: str  # name for posetrack.models.build_model
+    num_joints: int
+    input_size: tuple[int, int]
+    dataset: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    source: str = ""
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) < 8 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError(f"weights {self.name!r}: sha256 must be >= 8 lowercase hex chars, got {self.sha256!r}")
+
+    @property
+    def filename(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    def cache_path(self, cache_dir: str | os.PathLike | None = None) -> Path:
+        if cache_dir is None:
+            import torch.hub
+
+            cache_dir = Path(torch.hub.get_dir()) / "checkpoints"
+        return Path(cache_dir) / self.filename
+
+    def fetch(self, path: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None,
+              progress: bool = True, timeout: float = 30.0) -> Path:
+        """Return a local file with these weights, downloading it into the cache if needed.
+
+        ``path`` (or ``$POSETRACK_WEIGHTS_DIR/<filename>``) overrides the cache and is
+        hash-checked. A cache hit is trusted: files only land there after the check.
+        """
+        if path is not None:
+            return self._checked(Path(path))
+        env_dir = os.environ.get(WEIGHTS_DIR_ENV)
+        if env_dir and (Path(env_dir) / self.filename).is_file():
+            return self._checked(Path(env_dir) / self.filename)
+        target = self.cache_path(cache_dir)
+        if target.is_file():
+            logger.debug("weights %s: cache hit %s", self.name, target)
+            return target
+        self._download(target, progress=progress, timeout=timeout)
+        return target
+
+    def _checked(self, path: Path) -> Path:
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file for {self.name!r} not found: {path}")
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+        self._verify(digest.hexdigest(), path)
+        return path
+
+    def _verify(self, digest: str, source: object) -> None:
+        if not digest.startswith(self.sha256):
+            raise WeightsError(
+                f"{source}: SHA-256 {digest} does not match {self.name!r} (expected prefix {self.sha256}); "
+                "the file is corrupt, incomplete or a different checkpoint"
+            )
+
+    def _download(self, target: Path, *, progress: bool, timeout: float) -> None:
+        from tqdm import tqdm
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        logger.info("downloading %s to %s", self.url, target)
+        try:
+            response = urllib.request.urlopen(self.url, timeout=timeout)  # noqa: S310 (https/file URLs from records)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise WeightsError(
+                f"could not download {self.url} ({reason}). Offline? Fetch that file elsewhere and put it at "
+                f"{target}, or put it in ${WEIGHTS_DIR_ENV}/, or pass its path (--weights PATH)"
+            ) from exc
+        digest = hashlib.sha256()
+        with response, atomic_path(target) as tmp, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=self.filename,
+                      disable=not progress) as bar:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            out.flush()
+            # Raising here makes atomic_path delete the temporary file: nothing lands in the cache.
+            self._verify(digest.hexdigest(), self.url)
+
+
+def _mmpose(name: str, file: str, arch: str, input_size: tuple[int, int], dataset: str,
+            metrics: Mapping[str, float]) -> Weights:
+    return Weights(
+        name=name, url=_MMPOSE_URL + file, sha256=file.rsplit("-", 1)[1].split("_", 1)[0], arch=arch,
+        num_joints=17, input_size=input_size, dataset=dataset, metrics=metrics,
+        source=_MMPOSE_SOURCE, license="Apache-2.0 (mmpose)",
+    )
+
+
+_W_256 = (192, 256)
+_W_384 = (288, 384)
+# COCO: AP on val2017 with person-detector boxes (detector AP 56.4), as published by mmpose.
+# PoseTrack18: total mAP on val with GT boxes / with Cascade R-CNN boxes; fine-tuned from COCO.
+_REGISTRY: dict[str, Weights] = {w.name: w for w in (
+    _mmpose("hrnet_w32_coco_256x192", "hrnet_w32_coco_256x192-c78dce93_20200708.pth", "hrnet_w32", _W_256,
+            "coco", {"coco/AP": 74.6, "coco/AR": 79.9}),
+    _mmpose("hrnet_w32_coco_384x288", "hrnet_w32_coco_384x288-d9f0d786_20200708.pth", "hrnet_w32", _W_384,
+            "coco", {"coco/AP": 76.0, "coco/AR": 81.0}),
+    _mmpose("hrnet_w48_coco_256x192", "hrnet_w48_coco_256x192-b9e0b3ab_20200708.pth", "hrnet_w48", _W_256,
+            "coco", {"coco/AP": 75.6, "coco/AR": 80.6}),
+    _mmpose("hrnet_w48_coco_384x288", "hrnet_w48_coco_384x288-314c8528_20200708.pth", "hrnet_w48", _W_384,
+            "coco", {"coco/AP": 76.7, "coco/AR": 81.6}),
+    _mmpose("hrnet_w32_posetrack18_256x192", "hrnet_w32_posetrack18_256x192-1ee951c4_20201028.pth", "hrnet_w32",
+            _W_256, "posetrack18", {"posetrack18/mAP_gt_boxes": 83.0, "posetrack18/mAP_det_boxes": 76.9}),
+    _mmpose("hrnet_w32_posetrack18_384x288", "hrnet_w32_posetrack18_384x288-806f00a3_20211130.pth", "hrnet_w32",
+            _W_384, "posetrack18", {"posetrack18/mAP_gt_boxes": 83.6, "posetrack18/mAP_det_boxes": 77.3}),
+    _mmpose("hrnet_w48_posetrack18_256x192", "hrnet_w48_posetrack18_256x192-b5d9b3f1_20211130.pth", "hrnet_w48",
+            _W_256, "posetrack18", {"posetrack18/mAP_gt_boxes": 84.4, "posetrack18/mAP_det_boxes": 77.4}),
+    _mmpose("hrnet_w48_posetrack18_384x288", "hrnet_w48_posetrack18_384x288-5fd6d3ff_20211130.pth", "hrnet_w48",
+            _W_384, "posetrack18", {"posetrack18/mAP_gt_boxes": 84.5, "posetrack18/mAP_det_boxes": 77.8}),
+)}
+
+
+def list_weights() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_weights(name: str) -> Weights:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown weights {name!r}; known: {', '.join(list_weights())}") from None

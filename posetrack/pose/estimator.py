@@ -1,0 +1,204 @@
+"""Top-down pose estimation of the people in one image, given their boxes.
+
+Steps, as the official evaluation (``lib/core/function.py`` validate):
+box -> crop region (aspect padding, x1.25) -> affine crop -> RGB ImageNet normalisation
+-> batched forward (+ mirrored crops, mapped back, averaged) -> argmax + quarter offset
+-> image px -> person score = box score x mean confident joint score.
+
+The three phases are separate methods so a caller can pool crops of several frames
+into one batch: :meth:`TopDownEstimator.prepare` (per frame), :meth:`heatmaps` (any
+batch), :meth:`decode` (any batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from posetrack.pose.codec import decode_heatmaps
+from posetrack.pose.crop import box_to_center_size, crop
+from posetrack.pose.flip import flip_heatmaps
+from posetrack.pose.keypoints import COCO_FLIP_PAIRS
+from posetrack.pose.oks import rescore_poses
+
+# torchvision ImageNet statistics, RGB, as the official transforms.Normalize.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class CropBatch:
+    """Model-input crops and the image regions they cover.
+
+    crops (N, h, w, 3) uint8 RGB; centers (N, 2) and sizes (N, 2) = (width, height), image px.
+    """
+
+    crops: np.ndarray
+    centers: np.ndarray
+    sizes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    @staticmethod
+    def concat(batches: Sequence["CropBatch"]) -> "CropBatch":
+        """Stack the crops of several frames (keeps order; split results by the lengths)."""
+        if not batches:
+            raise ValueError("CropBatch.concat needs at least one batch")
+        return CropBatch(*(np.concatenate([getattr(b, f.name) for b in batches])
+                           for f in dataclasses.fields(CropBatch)))
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """Poses of N people in one image (or a pooled batch), numpy arrays.
+
+    keypoints (N, K, 3): x, y in image px and the heatmap peak score;
+    box_scores (N,): detector scores; scores (N,): rescored person scores
+    (box score x mean of joint scores above ``in_vis_thre``); centers, sizes (N, 2):
+    crop regions in image px; areas (N,): sizes width x height, px^2 (the area the
+    official OKS-NMS uses).
+    """
+
+    keypoints: np.ndarray
+    box_scores: np.ndarray
+    scores: np.ndarray
+    centers: np.ndarray
+    sizes: np.ndarray
+    areas: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    def __getitem__(self, index: slice | np.ndarray | Sequence[int]) -> "PoseResult":
+        """Select people: ``result[2:5]``, ``result[keep]``."""
+        if isinstance(index, (int, np.integer)):
+            raise TypeError("index PoseResult with a slice or an index array, not a single int")
+        if not isinstance(index, slice):
+            index = np.asarray(index, dtype=np.int64)
+        return PoseResult(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
+
+
+class TopDownEstimator:
+    """HRNet (or any heatmap model) applied to person boxes of an RGB image.
+
+    Args:
+        model: maps (B, 3, h, w) normalised crops to (B, K, h/4, w/4) heatmaps.
+            It is moved to ``device`` and put in eval mode.
+        input_size: (width, height) of the model input, px.
+        flip_test: also run mirrored crops and average (official TEST.FLIP_TEST).
+        flip_pairs: left/right channel pairs of the model's keypoint set.
+        shift_heatmap: shift mirrored heatmaps 1 px right (official TEST.SHIFT_HEATMAP).
+        refine: quarter-pixel offset in decoding (official TEST.POST_PROCESS).
+        in_vis_thre: joint score threshold of the rescoring (official 0.2).
+        device: torch device for the forward pass.
+        batch_size: crops per forward pass (with flip test the pass holds 2x crops).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        input_size: Sequence[int] = (192, 256),
+        flip_test: bool = True,
+        flip_pairs: Sequence[Sequence[int]] = COCO_FLIP_PAIRS,
+        shift_heatmap: bool = True,
+        refine: bool = True,
+        in_vis_thre: float = 0.2,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.flip_test = flip_test
+        self.flip_pairs = tuple(tuple(p) for p in flip_pairs)
+        self.shift_heatmap = shift_heatmap
+        self.refine = refine
+        self.in_vis_thre = in_vis_thre
+        self.batch_size = batch_size
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    def prepare(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray) -> CropBatch:
+        """Crop regions and affine crops for the person boxes of one image.
+
+        image_rgb (H, W, 3) uint8; boxes_xywh (N, 4) image px -> CropBatch of N crops.
+        """
+        boxes = np.asarray(boxes_xywh, dtype=np.float64)
+        if boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"boxes must be (N, 4) x, y, w, h, got shape {boxes.shape}")
+        w, h = self.input_size
+        centers, sizes = box_to_center_size(boxes, aspect_ratio=w / h)
+        return self.prepare_regions(image_rgb, centers, sizes)
+
+    def prepare_regions(self, image_rgb: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> CropBatch:
+        """Affine crops of given regions (centers, sizes (N, 2) image px, already fitted)."""
+        image_rgb = np.asarray(image_rgb)
+        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+            raise ValueError(
+                f"image must be (H, W, 3) uint8 RGB, got shape {image_rgb.shape} {image_rgb.dtype}"
+            )
+        centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+        sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+        w, h = self.input_size
+        crops = np.zeros((len(centers), h, w, 3), dtype=np.uint8)
+        for i in range(len(centers)):
+            crops[i] = crop(image_rgb, centers[i], sizes[i], 0.0, self.input_size)
+        return CropBatch(crops, centers, sizes)
+
+    @torch.no_grad()
+    def heatmaps(self, crops: np.ndarray) -> np.ndarray:
+        """Crops (N, h, w, 3) uint8 RGB -> heatmaps (N, K, H, W) float32 (flip test applied)."""
+        outputs = []
+        # An empty batch still runs once, so the result has the model's (K, H, W).
+        for start in range(0, max(len(crops), 1), self.batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(crops[start:start + self.batch_size]))
+            x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            x = (x - self._mean) / self._std
+            if not self.flip_test:
+                outputs.append(self.model(x).float().cpu())
+                continue
+            both = self.model(torch.cat([x, torch.flip(x, dims=[3])]))
+            plain, mirrored = both[: len(x)], both[len(x):]
+            back = flip_heatmaps(mirrored, self.flip_pairs, shift=self.shift_heatmap)
+            outputs.append(((plain + back) * 0.5).float().cpu())
+        return torch.cat(outputs).numpy()
+
+    def decode(
+        self,
+        heatmaps: np.ndarray,
+        centers: np.ndarray,
+        sizes: np.ndarray,
+        box_scores: np.ndarray,
+    ) -> PoseResult:
+        """Heatmaps (N, K, H, W) + regions (N, 2) + box scores (N,) -> PoseResult."""
+        box_scores = np.asarray(box_scores, dtype=np.float64).reshape(-1)
+        if len(box_scores) != len(heatmaps):
+            raise ValueError(f"{len(heatmaps)} heatmaps but {len(box_scores)} box scores")
+        coords, maxvals = decode_heatmaps(heatmaps, centers, sizes, refine=self.refine)
+        keypoints = np.concatenate([coords, maxvals.astype(np.float32)], axis=2)
+        sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+        return PoseResult(
+            keypoints=keypoints,
+            box_scores=box_scores,
+            scores=rescore_poses(keypoints, box_scores, self.in_vis_thre),
+            centers=np.asarray(centers, dtype=np.float64).reshape(-1, 2),
+            sizes=sizes,
+            areas=sizes[:, 0] * sizes[:, 1],
+        )
+
+    def __call__(
+        self, image_rgb: np.ndarray, boxes_xywh: np.ndarray, box_scores: np.ndarray
+    ) -> PoseResult:
+        """Poses for the boxes of one image; N = 0 boxes gives an empty PoseResult."""
+        batch = self.prepare(image_rgb, boxes_xywh)
+        return self.decode(self.heatmaps(batch.crops), batch.centers, batch.sizes, box_scores)

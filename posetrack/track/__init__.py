@@ -1,0 +1,1 @@
+"""Video tracking: a frame-stream graph of decode, detect, flow, propagate, pose, associate stages."""

@@ -1,0 +1,22 @@
+"""Tracking stages, one per file; ``STAGES`` maps the names used in ``pipelines/*.yaml`` to classes.
+
+Each class has a frozen ``Params`` dataclass (the ``params:`` of its pipeline node).
+"""
+
+from posetrack.track.stages.associate import AssociateStage
+from posetrack.track.stages.decode import DecodeStage
+from posetrack.track.stages.detect import DetectStage
+from posetrack.track.stages.detections_file import DetectionsFileStage
+from posetrack.track.stages.flow import FlowStage
+from posetrack.track.stages.pose import PoseStage
+from posetrack.track.stages.propagate import PropagateStage
+
+STAGES = {
+    "decode": DecodeStage,
+    "detect": DetectStage,
+    "detections_file": DetectionsFileStage,
+    "flow": FlowStage,
+    "propagate": PropagateStage,
+    "pose": PoseStage,
+    "associate": AssociateStage,
+}

@@ -1,0 +1,162 @@
+"""flow: dense optical flow previous frame -> current frame (FlowNet2 via ptlflow, or OpenCV DIS).
+
+FlowNet2 is the paper's choice; it needs its checkpoint (a local ``checkpoint`` path, or
+ptlflow's ``things`` download into torch's hub cache). OpenCV DIS needs no weights and is
+the default when no FlowNet2 checkpoint is available (``method: auto``). The stage logs
+which one it uses when it opens. Flow is computed at ``scale`` x the frame size:
+propagated keypoints only need coarse motion, and flow dominates the frame budget.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from posetrack.track.graph import Stage
+from posetrack.track.types import FlowField
+
+logger = logging.getLogger(__name__)
+
+DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}  # cv2.DISOPTICAL_FLOW_PRESET_*
+# ptlflow's FlowNet2 "things" checkpoint (FlowNet2.pretrained_checkpoints); spelled out so that
+# choosing the method does not import ptlflow (~10 s); a test checks it matches ptlflow's.
+FLOWNET2_THINGS_URL = "https://github.com/hmorimitsu/ptlflow/releases/download/weights1/flownet2-things-d63b53a7.ckpt"
+
+
+class FlowWeightsError(RuntimeError):
+    """FlowNet2 was asked for but its checkpoint is not available."""
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    method: Literal["auto", "flownet2", "dis"] = "auto"
+    checkpoint: str | None = None  # FlowNet2 checkpoint (ptlflow .ckpt); None: ptlflow's "things" download
+    scale: float = 0.5  # flow resolution / frame resolution (lower: faster, coarser)
+    device: str = "cpu"
+    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+
+
+def flownet2_cache_path() -> Path:
+    """Where ptlflow keeps (and looks for) its downloaded FlowNet2 ``things`` checkpoint."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(FLOWNET2_THINGS_URL).name
+
+
+def choose_flow_method(method: str, checkpoint: str | None) -> str:
+    """``auto`` -> ``flownet2`` when a checkpoint is given or already cached, else ``dis``."""
+    if method != "auto":
+        return method
+    if checkpoint is not None or flownet2_cache_path().is_file():
+        return "flownet2"
+    return "dis"
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+class FlowStage(Stage):
+    """Input ``image`` (H, W, 3) uint8 RGB; output ``flow``: ``FlowField`` from the
+    previous frame to this one, or None on the first frame of a video.
+
+    Frames arrive in order on this stage's own thread, so it keeps the previous
+    (resized) frame itself; ``reset()`` forgets it between videos.
+    """
+
+    Params = FlowParams
+    inputs = ("image",)
+    outputs = ("flow",)
+
+    def __init__(self, method: str = "auto", checkpoint: str | None = None, scale: float = 0.5,
+                 device: str = "cpu", dis_preset: str = "medium"):
+        if not 0 < scale <= 1:
+            raise ValueError(f"flow scale must be in (0, 1], got {scale}")
+        self.method, self.checkpoint, self.scale = method, checkpoint, scale
+        self.device, self.dis_preset = device, dis_preset
+        self.used: str | None = None  # "flownet2" or "dis" once opened
+        self._prev: np.ndarray | None = None
+        self._dis = None
+        self._net = None
+
+    def open(self) -> None:
+        self.used = choose_flow_method(self.method, self.checkpoint)
+        if self.used == "dis":
+            import cv2
+
+            self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.dis_preset])
+            logger.info("flow: OpenCV DIS (%s preset, no weights) at %.2fx resolution", self.dis_preset, self.scale)
+            return
+        self._net = self._load_flownet2().eval().to(self.device)
+        logger.info("flow: FlowNet2 (ptlflow) at %.2fx resolution on %s", self.scale, self.device)
+
+    def _load_flownet2(self):
+        import ptlflow
+
+        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
+            raise FlowWeightsError(f"FlowNet2 checkpoint not found: {self.checkpoint}")
+        try:
+            return ptlflow.get_model("flownet2", ckpt_path=self.checkpoint or "things")
+        except Exception as exc:  # noqa: BLE001 - offline download or a wrong file
+            raise FlowWeightsError(
+                f"FlowNet2 weights unavailable ({type(exc).__name__}: {exc}). Download "
+                f"{FLOWNET2_THINGS_URL} and put it at {flownet2_cache_path()} "
+                "or pass its path as the flow checkpoint; or use --flow dis (no weights)"
+            ) from None
+
+    def reset(self) -> None:
+        self._prev = None
+
+    def process(self, image: np.ndarray) -> dict:
+        return self.process_batch([{"image": image}])[0]
+
+    def process_batch(self, batch: list[dict]) -> list[dict]:
+        small = [_resize(item["image"], self.scale) for item in batch]
+        pairs = []  # (position in batch, previous, current)
+        for i, cur in enumerate(small):
+            prev = self._prev if i == 0 else small[i - 1]
+            if prev is not None and prev.shape == cur.shape:
+                pairs.append((i, prev, cur))
+        self._prev = small[-1]
+        out: list[dict] = [{"flow": None} for _ in batch]
+        if not pairs:
+            return out
+        fields = self._dis_flows(pairs) if self._dis is not None else self._flownet2_flows(pairs)
+        for (i, _, _), vectors in zip(pairs, fields):
+            out[i] = {"flow": FlowField(vectors / self.scale, self.scale)}
+        return out
+
+    def _dis_flows(self, pairs) -> list[np.ndarray]:
+        import cv2
+
+        flows = []
+        for _, prev, cur in pairs:
+            a = cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY)
+            b = cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
+            flows.append(self._dis.calc(a, b, None))
+        return flows
+
+    def _flownet2_flows(self, pairs) -> list[np.ndarray]:
+        import torch
+
+        # ptlflow models take {"images": (B, 2, 3, H, W)} BGR in [0, 1] (as read by cv2) and pad
+        # to their output stride themselves; "flows" comes back (B, 1, 2, H, W) unpadded
+        pair_arrays = np.stack([np.stack([p[..., ::-1], c[..., ::-1]]) for _, p, c in pairs])
+        images = torch.from_numpy(np.ascontiguousarray(pair_arrays)).to(self.device)
+        images = images.permute(0, 1, 4, 2, 3).float().div_(255.0)
+        with torch.inference_mode():
+            flows = self._net({"images": images})["flows"][:, 0]
+        return [f.permute(1, 2, 0).float().cpu().numpy() for f in flows]
+
+    def close(self) -> None:
+        self._net = self._dis = None

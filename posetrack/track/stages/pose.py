@@ -1,0 +1,100 @@
+"""pose: HRNet top-down poses for all boxes of a frame in one batch (POSE's TopDownEstimator)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from posetrack.track.graph import Stage
+from posetrack.track.types import Poses
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = "hrnet_w32_coco_256x192"
+
+
+@dataclass(frozen=True)
+class PoseParams:
+    weights: str = DEFAULT_WEIGHTS  # registered name (posetrack.models.weights.list_weights()) or a .pth path
+    arch: str | None = None  # e.g. "hrnet_w32"; None: the registered weights' arch (a path: hrnet_w32)
+    input_size: tuple[int, int] | None = None  # (width, height); None: the weights' size, else 192x256
+    keypoints: Literal["coco", "posetrack18"] | None = None  # joint set; None: from the weights record, else coco
+    flip_test: bool = True  # also run mirrored crops (official test setting; ~2x pose time)
+    min_score: float = 0.0  # drop people whose rescored person score is below this
+    device: str = "cpu"
+    batch_size: int = 64  # crops per forward pass
+
+
+@dataclass(frozen=True)
+class PoseModelChoice:
+    """What the pose stage will load, resolved from ``weights`` / ``arch`` / ``input_size``."""
+
+    weights: str
+    arch: str
+    input_size: tuple[int, int]
+    keypoints: str
+    num_joints: int
+
+
+def resolve_pose_model(weights: str, arch: str | None = None, input_size: tuple[int, int] | None = None,
+                       keypoints: str | None = None) -> PoseModelChoice:
+    """Fill unset fields from the pretrained registry (``weights`` a registered name) or defaults."""
+    from posetrack.models.weights import get_weights, list_weights
+
+    if weights in list_weights():
+        record = get_weights(weights)
+        return PoseModelChoice(weights, arch or record.arch, tuple(input_size or record.input_size),
+                               keypoints or ("coco" if record.dataset == "coco" else "posetrack18"), record.num_joints)
+    if not Path(weights).is_file():
+        raise FileNotFoundError(
+            f"pose weights not found: {weights} (not a file, nor a registered name: {', '.join(list_weights())})"
+        )
+    return PoseModelChoice(weights, arch or "hrnet_w32", tuple(input_size or (192, 256)), keypoints or "coco", 17)
+
+
+class PoseStage(Stage):
+    """Inputs ``image`` (H, W, 3) uint8 RGB and ``boxes`` (N, 5) x1, y1, x2, y2, score;
+    output ``poses``: Poses with keypoints (N, K, 3) in image px in the ``keypoints`` set's
+    joint order, scores = box score x mean confident joint score (official rescoring)."""
+
+    Params = PoseParams
+    inputs = ("image", "boxes")
+    outputs = ("poses",)
+    recurrent = True  # its boxes depend on the previous frame's tracks
+
+    def __init__(self, weights: str = DEFAULT_WEIGHTS, arch: str | None = None,
+                 input_size: tuple[int, int] | None = None, keypoints: str | None = None, flip_test: bool = True,
+                 min_score: float = 0.0, device: str = "cpu", batch_size: int = 64):
+        self.choice: PoseModelChoice | None = None
+        self._request = (weights, arch, input_size, keypoints)
+        self.flip_test, self.min_score, self.device, self.batch_size = flip_test, min_score, device, batch_size
+        self.estimator = None
+
+    def open(self) -> None:
+        from posetrack.models import build_model, load_checkpoint
+        from posetrack.pose.estimator import TopDownEstimator
+        from posetrack.pose.keypoints import KEYPOINT_SETS
+
+        self.choice = c = resolve_pose_model(*self._request)
+        model = build_model(c.arch, num_joints=c.num_joints)
+        load_checkpoint(model, c.weights)
+        self.estimator = TopDownEstimator(model, input_size=c.input_size, flip_test=self.flip_test,
+                                          flip_pairs=KEYPOINT_SETS[c.keypoints][1], device=self.device,
+                                          batch_size=self.batch_size)
+        logger.info("pose: %s %dx%d (%s joints) from %s on %s, flip test %s", c.arch, *c.input_size,
+                    c.keypoints, c.weights, self.device, "on" if self.flip_test else "off")
+
+    def process(self, image: np.ndarray, boxes: np.ndarray) -> dict:
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], 1)
+        result = self.estimator(image, xywh, boxes[:, 4])
+        keep = result.scores >= self.min_score
+        return {"poses": Poses(result.keypoints[keep].astype(np.float32), result.scores[keep].astype(np.float32),
+                               boxes[keep, :4])}
+
+    def close(self) -> None:
+        self.estimator = None

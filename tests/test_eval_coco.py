@@ -1,0 +1,125 @@
+"""COCO keypoint evaluation: loaders, official post-processing, pycocotools stats.
+
+Includes a geometry round trip on the real COCO sample: GT keypoints -> input-crop px
+(official box -> region -> affine) -> Gaussian targets -> decode -> image px -> COCOeval.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from posetrack.data.datasets.coco import load_coco as load_gt_people
+from posetrack.eval.coco import STATS_NAMES, COCOKeypointEvaluator, load_coco, load_detections
+from posetrack.pose import HeatmapCodec, decode_heatmaps, get_affine_transform, rescore_poses
+from posetrack.pose.crop import affine_points
+from posetrack.pose.estimator import PoseResult
+
+
+def _result(keypoints, box_scores, centers, sizes):
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return PoseResult(keypoints, np.asarray(box_scores, float), rescore_poses(keypoints, box_scores),
+                      np.asarray(centers, float), sizes, sizes[:, 0] * sizes[:, 1])
+
+
+def _gt_by_image(coco):
+    out = {}
+    for ann in coco.dataset["annotations"]:
+        if ann["num_keypoints"] > 0:
+            out.setdefault(ann["image_id"], []).append(ann)
+    return out
+
+
+@pytest.fixture(scope="module")
+def coco_gt(coco_sample):
+    return load_coco(coco_sample / "test_coco.json")
+
+
+def test_gt_keypoints_as_predictions_give_ap_1_and_nms_drops_duplicates(coco_gt):
+    ev = COCOKeypointEvaluator(coco_gt, oks_thre=0.9)
+    n = 0
+    for image_id, anns in _gt_by_image(coco_gt).items():
+        kpts = np.array([a["keypoints"] for a in anns], float).reshape(-1, 17, 3)
+        kpts[..., 2] = 1.0
+        dup = kpts.copy()
+        dup[..., :2] += 0.5  # a near-identical second detection of each person
+        both = np.concatenate([kpts, dup])
+        boxes = np.array([a["bbox"] for a in anns * 2], float)
+        ev.process(image_id, _result(both, [1.0] * len(anns) + [0.9] * len(anns), boxes[:, :2],
+                                     np.maximum(boxes[:, 2:], 1) * 1.25))
+        n += len(anns)
+    results = ev.results()
+    assert len(results) == n == 12  # every duplicate suppressed by OKS-NMS at 0.9
+    assert {r["score"] for r in results} == {1.0}
+    assert set(results[0]) == {"image_id", "category_id", "keypoints", "score", "center", "scale"}
+    stats = ev.evaluate()
+    assert list(stats) == list(STATS_NAMES)
+    assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
+    assert "Average Precision" in ev.summary
+    ev.reset()
+    with pytest.raises(ValueError, match="no poses to evaluate"):
+        ev.evaluate()
+
+
+def test_gt_roundtrip_through_crop_codec_decode_gives_ap_near_100(coco_sample, coco_gt):
+    """Real geometry check: any error in region, affine, stride or decode would cost AP."""
+    codec = HeatmapCodec(input_size=(192, 256), heatmap_size=(48, 64), sigma=2)
+    people = load_gt_people(coco_sample / "test_coco.json", coco_sample, aspect_ratio=192 / 256)
+    assert len(people) == 12
+    ev = COCOKeypointEvaluator(coco_gt)
+    for image_id in sorted({p.image_id for p in people}):
+        mine = [p for p in people if p.image_id == image_id]
+        heatmaps = []
+        for p in mine:
+            to_input = get_affine_transform(p.center, p.box_size, 0, codec.input_size)
+            hm, _ = codec.encode(affine_points(p.joints[:, :2], to_input), p.joints[:, 2])
+            heatmaps.append(hm)
+        centers, sizes = np.stack([p.center for p in mine]), np.stack([p.box_size for p in mine])
+        coords, scores = decode_heatmaps(np.stack(heatmaps), centers, sizes)
+        ev.process(image_id, _result(np.concatenate([coords, scores], 2), np.ones(len(mine)), centers, sizes))
+    stats = ev.evaluate()
+    assert stats["AP"] > 0.97, stats
+    assert stats["AP .5"] == pytest.approx(1.0)
+
+
+def test_load_coco_errors_name_the_file(tmp_path):
+    bad = tmp_path / "person_keypoints_bad.json"
+    bad.write_text('{"images": [1, 2')
+    with pytest.raises(ValueError, match=f"{bad}.*not valid JSON"):
+        load_coco(bad)
+    bad.write_text(json.dumps({"images": [], "categories": []}))
+    with pytest.raises(ValueError, match="missing list field 'annotations'"):
+        load_coco(bad)
+    bad.write_text(json.dumps({"images": [{"file_name": "a.jpg"}], "annotations": [], "categories": []}))
+    with pytest.raises(ValueError, match=r"images\[0\] lacks 'id'"):
+        load_coco(bad)
+    bad.write_text(json.dumps({"images": [], "annotations": [{"id": 1}], "categories": []}))
+    with pytest.raises(ValueError, match="malformed COCO entry"):
+        load_coco(bad)
+
+
+def test_load_detections_filters_and_errors(tmp_path, coco_sample):
+    dets = load_detections(coco_sample / "test_coco_det_AP_H_56.json", {785, 40083, 196141, 197388})
+    assert sum(len(s) for _, s in dets.values()) == 118
+    assert {k: len(s) for k, (_, s) in dets.items()} == {785: 22, 40083: 26, 196141: 33, 197388: 37}
+    f = tmp_path / "dets.json"
+    f.write_text(json.dumps([
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 20], "score": 0.9},
+        {"image_id": 1, "category_id": 2, "bbox": [0, 0, 10, 20], "score": 0.9},   # not a person
+        {"image_id": 1, "category_id": 1, "bbox": [5, 5, 10, 20], "score": 0.05},  # below image_thre
+        {"image_id": 7, "category_id": 1, "bbox": [0, 0, 10, 20], "score": 0.9},   # image not annotated
+    ]))
+    out = load_detections(f, {1}, image_thre=0.1)
+    np.testing.assert_array_equal(out[1][0], [[0, 0, 10, 20]])
+    np.testing.assert_array_equal(out[1][1], [0.9])
+    assert list(out) == [1]
+    f.write_text("[]")
+    with pytest.raises(ValueError, match="contains no detections"):
+        load_detections(f, {1})
+    f.write_text(json.dumps([{"image_id": 1, "category_id": 1, "score": 0.9}]))
+    with pytest.raises(ValueError, match=r"detection \[0\] is malformed"):
+        load_detections(f, {1})
+    f.write_text(json.dumps({"image_id": 1}))
+    with pytest.raises(ValueError, match="expected a JSON list"):
+        load_detections(f, {1})
