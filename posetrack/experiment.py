@@ -1,8 +1,9 @@
 """The experiment recipe: typed sections filled from ``configs/**/*.yaml``.
 
 Sections: ``model`` (which network), ``data`` (input/heatmap geometry, keypoint set),
-``test`` (official test-time settings). The training section is added by the
-training code. Field names mirror the official HRNet YAML keys in lower case
+``test`` (official test-time settings), ``inference`` (how the network runs: precision,
+channels_last, compile, CUDA graphs, onnxruntime; owned by ``posetrack.models.runtime``).
+The training section is added by the training code. Field names mirror the official HRNet YAML keys in lower case
 (``TEST.FLIP_TEST`` -> ``test.flip_test``); sizes are (width, height) like the official
 ``IMAGE_SIZE: [192, 256]``. Load with ``posetrack.config.load_config(Experiment, path, overrides)``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from posetrack.models.runtime import InferenceMode
 from posetrack.pose.keypoints import KEYPOINT_SETS
 from posetrack.train.config import TrainConfig
 
@@ -68,4 +70,5 @@ class Experiment:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    inference: InferenceMode = field(default_factory=InferenceMode)  # precision, compile, ... (models/runtime.py)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -15,11 +15,11 @@ def run_cli(monkeypatch, capsys):
 
 
 def test_bench_model_json_with_timm_reference(run_cli) -> None:
-    rc, out, _ = run_cli("bench", "model", "--model", "hrnet_w8", "--input", "64x64", "--batch-sizes", "1,2",
+    rc, out, _ = run_cli("bench", "model", "--model", "hrnet_w8", "--input", "32x32", "--batch-sizes", "1,2",
                          "--iters", "1", "--warmup", "0", "--device", "cpu", "--json")
     assert rc == 0
     report = json.loads(out)
-    assert report["device"] == "cpu" and report["input_hw"] == [64, 64]
+    assert report["device"] == "cpu" and report["input_hw"] == [32, 32]
     rows = [(r["impl"], r["mode"], r["batch"]) for r in report["results"]]
     assert rows == [("posetrack:hrnet_w8", "fp32", 1), ("posetrack:hrnet_w8", "fp32", 2),
                     ("timm:hrnet_w32", "fp32", 1), ("timm:hrnet_w32", "fp32", 2)]  # no fp16 on CPU
@@ -33,19 +33,31 @@ def test_bench_model_json_with_timm_reference(run_cli) -> None:
 
 
 def test_bench_model_text_table(run_cli) -> None:
-    rc, out, _ = run_cli("bench", "model", "--model", "hrnet_w8", "--input", "64x64", "--batch-sizes", "1",
+    rc, out, _ = run_cli("bench", "model", "--model", "hrnet_w8", "--input", "32x32", "--batch-sizes", "1",
                          "--iters", "1", "--warmup", "0", "--device", "cpu", "--no-timm")
     assert rc == 0
     lines = out.splitlines()
-    assert lines[0].startswith("device cpu, torch ") and "input 64x64, 1 iters after 0 warm-up" in lines[0]
+    assert lines[0].startswith("device cpu, torch ") and "input 32x32, 1 iters after 0 warm-up" in lines[0]
     assert lines[1].split() == ["impl", "mode", "batch", "ms/batch", "crops/s", "vs", "timm"]
     assert lines[2].split()[:3] == ["posetrack:hrnet_w8", "fp32", "1"] and len(lines) == 3
+
+
+def test_bench_model_modes_include_onnxruntime(run_cli) -> None:
+    rc, out, _ = run_cli("bench", "model", "--model", "hrnet_w8", "--input", "32x32", "--batch-sizes", "2",
+                         "--iters", "1", "--warmup", "0", "--device", "cpu", "--no-timm",
+                         "--modes", "fp32+cl,ort", "--json")
+    assert rc == 0
+    rows = [(r["mode"], r["batch"], r["compiled"]) for r in json.loads(out)["results"]]
+    assert rows == [("fp32+cl", 2, False), ("ort", 2, False)]
 
 
 @pytest.mark.parametrize("argv, message", [
     (("--batch-sizes", "1,x"), "expected positive integers separated by commas, got '1,x'"),
     (("--model", "vgg"), "unknown model 'vgg'"),
     (("--iters", "0"), "--iters must be positive"),
+    (("--modes", "fp32+turbo"), "bad inference mode 'fp32+turbo'"),
+    (("--modes", "fp16+cl"), "fp16 needs a CUDA device"),
+    (("--modes", "fp32", "--compile"), "--compile only changes the default modes"),
 ])
 def test_bench_model_bad_arguments(run_cli, argv, message) -> None:
     rc, out, err = run_cli("bench", "model", "--no-timm", "--device", "cpu", *argv)

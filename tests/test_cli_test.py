@@ -126,6 +126,8 @@ def test_wrong_checkpoint(tmp_path, coco_sample, checkpoint, capsys):
     # a width-8 checkpoint for a width-16 model: the message names the mismatching keys
     err = _bad([], capsys, coco_sample, checkpoint, extra=["--set", "model.width=16"])
     assert "shape mismatches" in err and "checkpoint (8,) vs model (16,)" in err
+    err = _bad([], capsys, coco_sample, "hrnet_w48_coco_384x288")  # pretrained name vs a W8 256x192 config
+    assert "hrnet_w48 288x384" in err and "hrnet_w8 192x256" in err
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
     err = _bad([], capsys, coco_sample, garbage)

@@ -8,12 +8,16 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from posetrack.data.datasets.coco import load_coco as load_gt_people
-from posetrack.eval.coco import STATS_NAMES, COCOKeypointEvaluator, load_coco, load_detections
+from posetrack.eval.coco import (
+    STATS_NAMES, COCOKeypointEvaluator, detection_regions, load_coco, load_detections, run_inference,
+)
 from posetrack.pose import HeatmapCodec, decode_heatmaps, get_affine_transform, rescore_poses
 from posetrack.pose.crop import affine_points
-from posetrack.pose.estimator import PoseResult
+from posetrack.pose.estimator import PoseResult, TopDownEstimator
 
 
 def _result(keypoints, box_scores, centers, sizes):
@@ -123,3 +127,20 @@ def test_load_detections_filters_and_errors(tmp_path, coco_sample):
     f.write_text(json.dumps({"image_id": 1}))
     with pytest.raises(ValueError, match="expected a JSON list"):
         load_detections(f, {1})
+
+
+def test_run_inference_pools_images_without_changing_results(coco_sample, coco_gt):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.AvgPool2d(4), nn.Conv2d(3, 17, 1))  # cheap stand-in: (N,3,h,w) -> (N,17,h/4,w/4)
+    files = {i: coco_sample / coco_gt.imgs[i]["file_name"] for i in coco_gt.getImgIds()}
+    dets = load_detections(coco_sample / "test_coco_det_AP_H_56.json", set(files))
+    regions = detection_regions(dets, files, aspect_ratio=0.75)
+    outputs = []
+    for batch_size in (1, 50, 1000):  # per crop, pooled across 2-3 images, all images at once
+        ev = COCOKeypointEvaluator(coco_gt, oks_thre=1.0)
+        run_inference(TopDownEstimator(model, (48, 64), flip_test=False, batch_size=batch_size), ev, regions)
+        outputs.append(ev.results())
+    assert len(outputs[0]) == 118
+    assert [r["image_id"] for r in outputs[0]] == [r["image_id"] for r in outputs[2]]
+    for other in outputs[1:]:
+        np.testing.assert_allclose([r["keypoints"] for r in other], [r["keypoints"] for r in outputs[0]], atol=1e-4)

@@ -92,11 +92,16 @@ def copy_predictions(gt: dict) -> list[list[tuple[int, np.ndarray, float]]]:
     return out
 
 
-def run(tmp_path: Path, gt: dict, pred: list, options: EvalOptions = EvalOptions()) -> dict:
+def write_gt(tmp_path: Path, gt: dict) -> Path:
+    """tmp/gt/VIDEO.json and an empty tmp/pred; returns the prediction file path."""
     (tmp_path / "gt").mkdir(exist_ok=True)
     (tmp_path / "pred").mkdir(exist_ok=True)
     (tmp_path / "gt" / f"{VIDEO}.json").write_text(json.dumps(gt))
-    write_pred(tmp_path / "pred" / f"{VIDEO}.json", gt, pred)
+    return tmp_path / "pred" / f"{VIDEO}.json"
+
+
+def run(tmp_path: Path, gt: dict, pred: list, options: EvalOptions = EvalOptions()) -> dict:
+    write_pred(write_gt(tmp_path, gt), gt, pred)
     return evaluate(tmp_path / "gt", tmp_path / "pred", options)
 
 
@@ -279,12 +284,10 @@ def test_empty_prediction_frame_dummy_quirk(tmp_path, real):
 def test_frames_paired_by_position_quirk(tmp_path, real):
     gt = make_gt(real, N_FRAMES, regions=False, shift=40.0)  # frames 0 and 3 lie 120 px apart
     pred = copy_predictions(gt)
-    (tmp_path / "gt").mkdir()
-    (tmp_path / "pred").mkdir()
-    (tmp_path / "gt" / f"{VIDEO}.json").write_text(json.dumps(gt))
+    path = write_gt(tmp_path, gt)
     rev = copy.deepcopy(gt)
     rev["images"] = rev["images"][::-1]  # same frames, reversed list
-    write_pred(tmp_path / "pred" / f"{VIDEO}.json", rev, pred[::-1])
+    write_pred(path, rev, pred[::-1])
     official = evaluate(tmp_path / "gt", tmp_path / "pred")
     assert official["ap"]["Total"] < 100.0  # shifted poses meet the wrong frames
     fixed = evaluate(tmp_path / "gt", tmp_path / "pred", EvalOptions().without("pair_by_position"))
@@ -312,9 +315,7 @@ def test_duplicate_track_ids_in_a_frame_fail(tmp_path, real):
 
 
 def test_missing_prediction_file_is_named(tmp_path, real):
-    (tmp_path / "gt").mkdir()
-    (tmp_path / "pred").mkdir()
-    (tmp_path / "gt" / f"{VIDEO}.json").write_text(json.dumps(make_gt(real, 2)))
+    write_gt(tmp_path, make_gt(real, 2))
     with pytest.raises(FileNotFoundError, match="prediction file missing: .*009473_mpii_test.json"):
         evaluate(tmp_path / "gt", tmp_path / "pred")
 
@@ -322,12 +323,10 @@ def test_missing_prediction_file_is_named(tmp_path, real):
 def test_frame_count_mismatch_is_an_error(tmp_path, real):
     gt = make_gt(real, N_FRAMES, regions=False)
     pred = copy_predictions(gt)
-    (tmp_path / "gt").mkdir()
-    (tmp_path / "pred").mkdir()
-    (tmp_path / "gt" / f"{VIDEO}.json").write_text(json.dumps(gt))
+    path = write_gt(tmp_path, gt)
     short = copy.deepcopy(gt)
     short["images"] = short["images"][:3]
-    write_pred(tmp_path / "pred" / f"{VIDEO}.json", short, pred[:3])
+    write_pred(path, short, pred[:3])
     with pytest.raises(ValueError, match="3 prediction frames but 4 GT frames"):
         evaluate(tmp_path / "gt", tmp_path / "pred")
 
@@ -349,6 +348,14 @@ def test_cli_prints_table_and_writes_json(tmp_path, real, capsys):
     assert saved["ap"] == pytest.approx(expected["ap"])
     assert saved["mota"]["Total"] == pytest.approx(expected["mota"]["Total"])
     assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "nope")]) == 2
+    assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--out", str(out),
+                 "--fix", "empty-frame-dummy", "--fix", "last-frame"]) == 0
+    options = json.loads(out.read_text())["options"]
+    assert options == {"motp_raw": True, "empty_frame_dummy": False, "skip_last_frame": False,
+                       "pair_by_position": True, "dir_order": True}
+    assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--out", str(out),
+                 "--fix-quirks"]) == 0
+    assert not any(json.loads(out.read_text())["options"].values())
 
 
 def test_workers_give_identical_results(tmp_path, posetrack18_sample):
@@ -361,3 +368,16 @@ def test_workers_give_identical_results(tmp_path, posetrack18_sample):
         pred[1] = pred[1][1:]
         write_pred(pred_dir / f"{video}.json", gt, pred)
     assert evaluate(gt_dir, pred_dir, workers=2) == evaluate(gt_dir, pred_dir, workers=1)
+
+
+def test_malformed_prediction_in_a_scored_frame_names_file_frame_person_field(tmp_path, real):
+    gt = make_gt(real, N_FRAMES, regions=False)
+    pred = copy_predictions(gt)
+    path = write_gt(tmp_path, gt)
+    write_pred(path, gt, pred)
+    data = json.loads(path.read_text())
+    data["annotations"][3]["keypoints"][7] = None  # frame 1, person 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"009473_mpii_test.json: frame 1 \(.*000001.jpg\): person 1: "
+                                         r"field 'keypoints' must hold finite numbers"):
+        evaluate(tmp_path / "gt", tmp_path / "pred")

@@ -137,8 +137,8 @@ def _write(tmp_path: Path, obj, name: str = "bad.json") -> Path:
     (lambda d: d["annotations"][0].update(track_id="a"), r"bad.json: frame 0 .*person 0: field 'track_id' must be an integer"),
     (lambda d: d["annotations"][0].pop("track_id"), r"person 0: field 'track_id' missing"),
     (lambda d: d["annotations"][0].update(scores=[0.5] * 3), r"person 0: field 'scores' must hold 17"),
-    (lambda d: d["annotations"][0]["keypoints"].__setitem__(4, None), r"person 0: field 'keypoints' must hold numbers"),
-    (lambda d: d["annotations"][0].update(scores=[0.5] * 16 + [None]), r"person 0: field 'scores' must hold numbers"),
+    (lambda d: d["annotations"][0]["keypoints"].__setitem__(4, None), r"person 0: field 'keypoints' must hold finite numbers"),
+    (lambda d: d["annotations"][0].update(scores=[0.5] * 16 + [None]), r"person 0: field 'scores' must hold finite numbers"),
     (lambda d: d["images"][0].pop("file_name"), r"bad.json: image 0: fields 'id' and 'file_name'"),
 ])
 def test_malformed_2018_files_name_file_frame_and_field(tmp_path, gt_file, mutate, pattern):
@@ -242,3 +242,14 @@ def test_gt_copy_in_other_folder_reads_identically(tmp_path, gt_file):
     shutil.copy(gt_file, tmp_path / gt_file.name)
     v = VideoFile(tmp_path / gt_file.name)
     assert v.format == "2018" and len(v) == 1 and v.num_people(0) == 2 and v.raw_track_ids(0) == [0, 1]
+
+
+def test_frame_arrays_fast_path_equals_per_person_reading(posetrack18_sample):
+    for p in sorted((posetrack18_sample / "annotations" / "val").glob("*.json")):
+        v = VideoFile(p)
+        fast, people = v.frame_arrays(0), v.frame(0).people
+        np.testing.assert_array_equal(fast.keypoints, np.stack([x.keypoints for x in people]))
+        np.testing.assert_array_equal(fast.present, np.stack([x.present for x in people]))
+        np.testing.assert_array_equal(fast.head_box, np.stack([x.head_box for x in people]))
+        assert fast.track_id.tolist() == [x.track_id for x in people]
+        assert [len(r) for r in fast.ignore_regions] == [len(r) for r in v.frame(0).ignore_regions]

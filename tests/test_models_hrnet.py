@@ -53,12 +53,12 @@ def test_exchange_units_follow_official_layout() -> None:
 
 def test_forward_shapes_and_features() -> None:
     model = build_model("hrnet_w8", num_joints=15).eval()
-    x = torch.randn(2, 3, 128, 96)
+    x = torch.randn(2, 3, 64, 32)
     with torch.no_grad():
         heat = model(x)
         feats = model.forward_features(x)
-    assert heat.shape == (2, 15, 32, 24)
-    assert feats.shape == (2, 8, 32, 24)
+    assert heat.shape == (2, 15, 16, 8)
+    assert feats.shape == (2, 8, 16, 8)
     with pytest.raises(ValueError, match=r"multiples of 32, got \(1, 3, 64, 48\)"):
         model(torch.randn(1, 3, 64, 48))
     torch.testing.assert_close(model.final_layer(feats), heat)
@@ -105,3 +105,39 @@ def test_any_architecture_from_a_yaml_config(tmp_path: Path) -> None:
     with torch.no_grad():
         assert model(torch.randn(1, 3, 64, 48)).shape == (1, 3, 16, 12)
     assert len(model.stage3[1].fuse_layers) == 1 and not hasattr(model, "stage4")
+
+
+def test_forward_equals_timm_hrnet_with_the_same_weights() -> None:
+    """timm's HRNet is an independent implementation of the same graph (and key names):
+    with identical weights its stride-4 branch must equal our features."""
+    import copy
+
+    from timm.models.hrnet import HighResolutionNetFeatures, cfg_cls
+
+    torch.manual_seed(3)
+    ours = build_model("hrnet_w8").eval()
+    with torch.no_grad():  # O(1) activations, non-trivial BN statistics
+        for mod in ours.modules():
+            if isinstance(mod, nn.Conv2d):
+                nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+            elif isinstance(mod, nn.BatchNorm2d):
+                mod.weight.uniform_(0.3, 0.6)
+                mod.bias.uniform_(-0.1, 0.1)
+                mod.running_mean.uniform_(-0.1, 0.1)
+                mod.running_var.uniform_(0.5, 1.5)
+    cfg = copy.deepcopy(cfg_cls["hrnet_w32"])
+    for n in (2, 3, 4):
+        cfg[f"stage{n}"]["num_channels"] = tuple(8 * 2**k for k in range(n))
+    ref = HighResolutionNetFeatures(cfg, feature_location="", out_indices=(1,)).eval()
+    state = {k: v for k, v in ours.state_dict().items() if not k.startswith("final_layer.")}
+    result = ref.load_state_dict(state, strict=False)
+    assert result.unexpected_keys == []
+    # timm's last module also fuses the lower branches, which pose HRNet drops.
+    assert {k.split(".")[3] for k in result.missing_keys} == {"1", "2", "3"}
+    assert all(k.startswith("stage4.2.fuse_layers.") for k in result.missing_keys)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        (expected,) = ref(x)
+        got = ours.forward_features(x)
+    assert expected.abs().max() > 0.1
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

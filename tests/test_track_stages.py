@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shutil
@@ -39,6 +40,11 @@ def test_decode_video_and_frame_folder(shared_data, frames_dir):
     folder = list(DecodeStage(fps=10).frames(frames_dir))
     assert [v["name"] for _, v in folder] == [f"000001_mpiinew_test/{i:06d}.jpg" for i in range(10)]
     assert [pts for pts, _ in folder] == pytest.approx([i / 10 for i in range(10)])
+    # other codecs/containers: MS-MPEG4 v3 in AVI (10 fps), H.264 + audio in AVI (50 fps)
+    for name, size, fps in (("vtest.avi", (576, 768, 3), 10), ("video.avi", (720, 1280, 3), 50)):
+        first = list(itertools.islice(read_video(shared_data / "videos" / name), 3))
+        assert [f.image.shape for f in first] == [size] * 3
+        assert [f.pts for f in first] == pytest.approx([0, 1 / fps, 2 / fps])
     # same content in the mp4 and the JPEGs (re-encoded: small mean difference)
     diff = np.abs(video[0].image.astype(int) - folder[0][1]["image"].astype(int)).mean()
     assert diff < 6
@@ -370,3 +376,20 @@ def test_tracker_uses_flow_to_match_fast_motion():
         tracker.update(_poses([a, b]))
     assert with_flow.update(_poses([a + jump, b + jump]), flow).track_ids.tolist() == [0, 1]
     assert without.update(_poses([a + jump, b + jump])).track_ids.tolist() != [0, 1]
+
+
+# ---- render ----------------------------------------------------------------------------
+
+
+def test_render_draws_each_track_in_its_own_colour():
+    from posetrack.io.render import draw_poses, track_color
+
+    image = np.zeros((400, 800, 3), np.uint8)  # lines 2 px thick at this size
+    kpts = np.zeros((2, 17, 3), np.float32)
+    kpts[0, 5], kpts[0, 6] = (20, 50, 0.9), (60, 50, 0.9)  # shoulders of track 7: one limb
+    kpts[1, 5], kpts[1, 6] = (120, 50, 0.9), (160, 50, 0.1)  # track 8: second joint below min_score
+    out = draw_poses(image, kpts, np.array([7, 8]), min_score=0.2)
+    assert image.sum() == 0  # the input is not modified
+    assert tuple(out[50, 40]) == track_color(7)  # on the 5-6 limb
+    assert tuple(out[50, 120]) == track_color(8) and out[50, 140].sum() == 0  # no limb to a weak joint
+    assert track_color(7) != track_color(8)

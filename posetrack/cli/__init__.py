@@ -18,6 +18,7 @@ COMMANDS = {
     "info": "posetrack.cli.info",
     "export": "posetrack.cli.export",
     "bench": "posetrack.cli.bench",
+    "train": "posetrack.cli.train",
     "track": "posetrack.cli.track",
     "eval": "posetrack.cli.eval",
     "validate": "posetrack.cli.validate",

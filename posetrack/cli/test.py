@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from posetrack.cli import CLIError
+from posetrack.cli.inference_args import add_inference_arguments, inference_mode
 
 HELP = "evaluate a pose checkpoint on COCO keypoints (pycocotools AP)"
 
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flip", action="store_true", help="disable the flip test")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. --set model.width=16 (repeatable)")
+    add_inference_arguments(parser)
 
 
 def _set_name(ann: Path) -> str:
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from posetrack.experiment import Experiment
     from posetrack.io.atomic import write_json_atomic
     from posetrack.models import build_model, load_checkpoint
+    from posetrack.models.weights import get_weights, list_weights
     from posetrack.pose.estimator import TopDownEstimator
 
     exp = load_config(Experiment, args.config, args.set)
@@ -73,6 +76,15 @@ def run(args: argparse.Namespace) -> int:
     if missing:  # fail before the long run, not in the middle of it
         raise CLIError(f"{len(missing)} image(s) not found under {image_dir}, first: {missing[0]}")
 
+    if args.weights in list_weights():  # a pretrained name must fit the config it runs under
+        record = get_weights(args.weights)
+        wanted = (exp.model.name, tuple(exp.data.input_size), exp.model.num_joints)
+        if (record.arch, tuple(record.input_size), record.num_joints) != wanted:
+            raise CLIError(
+                f"--weights {args.weights} is {record.arch} {record.input_size[0]}x{record.input_size[1]} "
+                f"({record.num_joints} joints) but {args.config} sets {wanted[0]} "
+                f"{wanted[1][0]}x{wanted[1][1]} ({wanted[2]} joints)"
+            )
     model = build_model(exp.model.name, num_joints=exp.model.num_joints)
     load_checkpoint(model, args.weights)
     estimator = TopDownEstimator(
@@ -85,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         in_vis_thre=exp.test.in_vis_thre,
         device=args.device,
         batch_size=args.batch_size or exp.test.batch_size,
+        mode=inference_mode(exp.inference, args),
     )
     evaluator = COCOKeypointEvaluator(coco, oks_thre=exp.test.oks_thre, soft_nms=exp.test.soft_nms)
     logger.info("%d images, %d person boxes (%s)", len(regions), sum(len(r[3]) for r in regions.values()),

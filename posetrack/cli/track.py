@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -153,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
             bar = tqdm(total=nframes or None, desc=video_name(video), unit="frame", disable=None, file=sys.stderr)
             t0 = time.perf_counter()
             try:
-                with VideoResults(paths, args.format, keypoint_set, fps, nframes) as results:
-                    for packet in graph.run(video):
+                with VideoResults(paths, args.format, keypoint_set, fps, nframes) as results, \
+                        contextlib.closing(graph.run(video)) as packets:
+                    for packet in packets:
                         s = packet.streams
                         results.add(packet.index, s["name"], s.get("image"), s["tracks"])
                         bar.update(1)

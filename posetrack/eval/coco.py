@@ -23,7 +23,7 @@ from posetrack.data.datasets.coco import read_json
 from posetrack.data.records import PoseRecord
 from posetrack.io.image import read_image_rgb
 from posetrack.pose.crop import box_to_center_size, size_to_scale
-from posetrack.pose.estimator import PoseResult, TopDownEstimator
+from posetrack.pose.estimator import CropBatch, PoseResult, TopDownEstimator
 from posetrack.pose.oks import oks_nms
 
 logger = logging.getLogger(__name__)
@@ -183,10 +183,27 @@ def run_inference(
 ) -> None:
     """Pose every region, image by image (sorted ids), into ``evaluator.process``.
 
-    Raises ``posetrack.io.image.ImageReadError`` naming a missing or corrupt image.
+    Crops of consecutive images are pooled into forward passes of about
+    ``estimator.batch_size`` crops (COCO has few people per image), so at most one
+    batch plus one image's crops are held in memory. Raises
+    ``posetrack.io.image.ImageReadError`` naming a missing or corrupt image.
     """
+    pending: list[tuple[int, CropBatch, np.ndarray]] = []
+
+    def flush() -> None:
+        batch = CropBatch.concat([b for _, b, _ in pending])
+        poses = estimator.decode(estimator.heatmaps(batch.crops), batch.centers, batch.sizes,
+                                 np.concatenate([s for _, _, s in pending]))
+        start = 0
+        for image_id, b, _ in pending:
+            evaluator.process(image_id, poses[start:start + len(b)])
+            start += len(b)
+        pending.clear()
+
     for image_id in tqdm(sorted(regions), desc="images", unit="img", disable=not progress):
         image_file, centers, sizes, scores = regions[image_id]
-        batch = estimator.prepare_regions(read_image_rgb(image_file), centers, sizes)
-        poses = estimator.decode(estimator.heatmaps(batch.crops), batch.centers, batch.sizes, scores)
-        evaluator.process(image_id, poses)
+        pending.append((image_id, estimator.prepare_regions(read_image_rgb(image_file), centers, sizes), scores))
+        if sum(len(b) for _, b, _ in pending) >= estimator.batch_size:
+            flush()
+    if pending:
+        flush()

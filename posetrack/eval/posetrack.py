@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from posetrack.io.posetrack_json import (
-    MAX_TRACK_ID, PT17_TO_PT18, FramePoses, PoseTrackFormatError, VideoFile, posetrack_image_id,
+    MAX_TRACK_ID, PT17_JOINTS, PT17_TO_PT18, FrameArrays, PoseTrackFormatError, VideoFile, posetrack_image_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -100,35 +100,36 @@ def _orientation(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
 def points_in_polygons(points: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
     """(M, 2) points -> (M,) bool: strictly inside at least one polygon (boundary is outside).
 
-    Same answer as shapely ``Polygon(poly).contains(Point(p))`` (GEOS ray crossing, even-odd,
-    boundary points excluded). Polygons with fewer than 3 vertices contain nothing (shapely
-    refuses to build them).
+    Same answer as shapely ``Polygon(poly).contains(Point(p))``: GEOS's ray-crossing count
+    (even-odd) with boundary points excluded, decided exactly. Polygons with fewer than 3
+    vertices contain nothing (shapely refuses to build them).
     """
     points = np.asarray(points, np.float64).reshape(-1, 2)
-    inside = np.zeros(len(points), bool)
-    for poly in polygons:
-        if len(poly) < 3 or len(points) == 0:
-            continue
-        p1 = np.asarray(poly, np.float64)[None, :, :]
-        p2 = np.roll(p1, -1, axis=1)
-        q = points[:, None, :]
-        px, py = q[..., 0], q[..., 1]
-        x1, y1, x2, y2 = p1[..., 0], p1[..., 1], p2[..., 0], p2[..., 1]
-        left_of_point = (x1 < px) & (x2 < px)
-        at_vertex = (px == x2) & (py == y2)
-        horizontal = (y1 == py) & (y2 == py)
-        on_horizontal = horizontal & (px >= np.minimum(x1, x2)) & (px <= np.maximum(x1, x2))
-        straddles = ((y1 > py) & (y2 <= py)) | ((y2 > py) & (y1 <= py))
-        live = ~left_of_point & ~at_vertex & ~horizontal & straddles
-        orient = np.zeros(live.shape)
-        if live.any():
-            ii, jj = np.nonzero(live)
-            orient[ii, jj] = _orientation(p1[0, jj], p2[0, jj], points[ii])
-        on_segment = ~left_of_point & (at_vertex | on_horizontal | (live & (orient == 0)))
-        upward_orient = np.where(y2 < y1, -orient, orient)
-        crossings = np.sum(live & (upward_orient > 0), axis=1)
-        inside |= (crossings % 2 == 1) & ~on_segment.any(axis=1)
-    return inside
+    rings = [np.asarray(r, np.float64).reshape(-1, 2) for r in polygons]
+    rings = [r for r in rings if len(r) >= 3]
+    if not rings or len(points) == 0:
+        return np.zeros(len(points), bool)
+    # all edges of all rings side by side; each ring's edges are contiguous
+    p1 = np.concatenate(rings)[None]
+    p2 = np.concatenate([np.roll(r, -1, axis=0) for r in rings])[None]
+    starts = np.cumsum([0] + [len(r) for r in rings[:-1]])
+    px, py = points[:, None, 0], points[:, None, 1]
+    x1, y1, x2, y2 = p1[..., 0], p1[..., 1], p2[..., 0], p2[..., 1]
+    left_of_point = (x1 < px) & (x2 < px)
+    at_vertex = (px == x2) & (py == y2)
+    horizontal = (y1 == py) & (y2 == py)
+    on_horizontal = horizontal & (px >= np.minimum(x1, x2)) & (px <= np.maximum(x1, x2))
+    straddles = ((y1 > py) & (y2 <= py)) | ((y2 > py) & (y1 <= py))
+    live = ~left_of_point & ~at_vertex & ~horizontal & straddles  # (M, E)
+    orient = np.zeros(live.shape)
+    ii, jj = np.nonzero(live)
+    if len(ii):
+        orient[ii, jj] = _orientation(p1[0, jj], p2[0, jj], points[ii])
+    on_segment = ~left_of_point & (at_vertex | on_horizontal | (live & (orient == 0)))
+    crosses = live & (np.where(y2 < y1, -orient, orient) > 0)  # upward edge, point on its left
+    odd = np.add.reduceat(crosses, starts, axis=1) % 2 == 1  # (M, rings)
+    boundary = np.logical_or.reduceat(on_segment, starts, axis=1)
+    return np.any(odd & ~boundary, axis=1)
 
 
 # --------------------------------------------------------------------------- per-frame arrays
@@ -155,34 +156,32 @@ class _People:
                        None if self.head is None else self.head[keep])
 
 
-def _people(frame: FramePoses, offset: int, need_head: bool, where: str) -> _People:
-    persons = [p for p in frame.people if p.annotated]  # poseval drops rects without annopoints
-    n = len(persons)
-    if n == 0:
-        return _People(np.zeros((0, NUM_JOINTS, 2)), np.zeros((0, NUM_JOINTS), bool),
-                       np.zeros((0, NUM_JOINTS)), np.zeros(0, np.int64), np.zeros((0, 4)) if need_head else None)
-    kp = np.stack([p.keypoints for p in persons])[:, PT17_TO_PT18]
-    has = np.stack([p.present for p in persons])[:, PT17_TO_PT18]
-    score = np.where(np.isnan(kp[..., 2]), MIN_SCORE, kp[..., 2])
-    tid = np.array([p.track_id for p in persons], np.int64)
+def _people(frame: FrameArrays, offset: int, need_head: bool, where: str) -> _People:
+    keep = frame.annotated  # poseval drops rects without annopoints
+    kp = frame.keypoints[keep][:, PT17_TO_PT18]
     head = None
     if need_head:
-        missing = [k for k, p in enumerate(persons) if p.head_box is None]
-        if missing:
-            raise PoseTrackFormatError(f"{where}: person {missing[0]}: GT head box missing "
+        head = frame.head_box[keep]
+        missing = np.nonzero(np.isnan(head).any(axis=1))[0]
+        if len(missing):
+            raise PoseTrackFormatError(f"{where}: person {np.nonzero(keep)[0][missing[0]]}: GT head box missing "
                                        "('bbox_head' in 2018, 'x1,y1,x2,y2' in 2017)")
-        head = np.stack([p.head_box for p in persons])
-    return _People(kp[..., :2], has, score, tid + offset, head)
+    score = np.where(np.isnan(kp[..., 2]), MIN_SCORE, kp[..., 2])
+    has = frame.present[keep][:, PT17_TO_PT18]
+    return _People(kp[..., :2], has, score, frame.track_id[keep] + offset, head)
 
 
-def _remove_ignored(people: _People, regions: list[np.ndarray]) -> _People:
-    """Delete joints strictly inside an ignore region, then people left without joints."""
-    idx = np.nonzero(people.has)
-    inside = points_in_polygons(people.xy[idx], regions)
-    has = people.has.copy()
-    has[idx[0][inside], idx[1][inside]] = False
-    kept = _People(people.xy, has, people.score, people.tid, people.head)
-    return kept.select(has.any(axis=1))
+def _remove_ignored(gt: _People, pr: _People, regions: list[np.ndarray]) -> tuple[_People, _People]:
+    """Delete GT and predicted joints strictly inside an ignore region, then people left without joints."""
+    idx = [np.nonzero(p.has) for p in (gt, pr)]
+    inside = points_in_polygons(np.concatenate([gt.xy[idx[0]], pr.xy[idx[1]]]), regions)
+    out = []
+    for people, (rows, cols), hit in zip((gt, pr), idx, np.split(inside, [len(idx[0][0])])):
+        has = people.has.copy()
+        has[rows[hit], cols[hit]] = False
+        kept = _People(people.xy, has, people.score, people.tid, people.head)
+        out.append(kept.select(has.any(axis=1)))
+    return out[0], out[1]
 
 
 @dataclass
@@ -230,11 +229,11 @@ def _evaluate_frame(gt: _People, pr: _People, dummy: bool) -> _FrameResult:
     pr_of_gt = np.argmax(only_best, axis=0)
     matched_gt = only_best.max(axis=0) > 0
     label[pr_of_gt[matched_gt]] = match[pr_of_gt[matched_gt], np.nonzero(matched_gt)[0]]
+    pair_dist = np.where(match, dist, np.nan).transpose(2, 1, 0)  # (J, G, P); NaN: may not pair
     mot = []
     for j in range(NUM_JOINTS):
-        gi, pi = np.nonzero(gt.has[:, j])[0], np.nonzero(pr.has[:, j])[0]
-        d = dist[np.ix_(pi, gi, [j])][..., 0].T  # (len(gi), len(pi))
-        mot.append((gt.tid[gi], pr.tid[pi], np.where(d <= PCKH_THRESHOLD, d, np.nan)))
+        g_has, p_has = gt.has[:, j], pr.has[:, j]
+        mot.append((gt.tid[g_has], pr.tid[p_has], pair_dist[j][g_has][:, p_has]))
     return _FrameResult(pr.score, label, pr.has, n_gt, mot)
 
 
@@ -294,12 +293,12 @@ def _evaluate_video(gt_path: Path, pr_path: Path, seq_index: int, opts: EvalOpti
     for i in range(len(gt)):
         if gt.num_people(i) == 0:  # only frames with GT people count; is_labeled is never read
             continue
-        gframe, pframe = gt.frame(i), pr.frame(pairs[i])
-        where = f"{gt.path}: frame {i} ({gframe.file_name})"
+        gframe, pframe = gt.frame_arrays(i), pr.frame_arrays(pairs[i])
+        where = f"{gt.path}: frame {i} ({gt.frame_name(i)})"
         g = _people(gframe, offset, True, where)
         p = _people(pframe, offset, False, where)
         if gframe.ignore_regions:
-            g, p = _remove_ignored(g, gframe.ignore_regions), _remove_ignored(p, gframe.ignore_regions)
+            g, p = _remove_ignored(g, p, gframe.ignore_regions)
         results.append(_evaluate_frame(g, p, opts.empty_frame_dummy))
     return results
 
@@ -415,8 +414,6 @@ def evaluate(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike,
     name, and AP's last precision/recall), ``counts`` (summed motmetrics counts per joint),
     ``num_videos``, ``num_frames`` (kept frames) and ``options``.
     """
-    from posetrack.io.posetrack_json import PT17_JOINTS
-
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     if not gt_dir.is_dir():
         raise FileNotFoundError(f"GT directory not found: {gt_dir}")

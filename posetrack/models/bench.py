@@ -1,9 +1,10 @@
 """Throughput of the pose network (crops/s), beside timm's ``hrnet_w32`` backbone.
 
-Each configuration runs ``warmup`` untimed forwards, then ``iters`` timed ones on a
-fixed random batch already on the device (no data loading, no host copies), under
-``torch.inference_mode``. Modes: ``fp32`` everywhere; ``fp16_cl`` (fp16 autocast +
-channels_last) on CUDA only, where it pays off.
+Both networks run through :class:`posetrack.models.runtime.ModelRunner`, i.e. the
+way the pipeline runs the pose network, once per inference mode (``fp32``,
+``fp16+cl``, ``fp32+compile``, ``fp16+cl+graphs``, ``ort`` ...). Each configuration
+runs ``warmup`` untimed forwards, then ``iters`` timed ones on a fixed random batch
+already on the device (no data loading, no host copies).
 
 Untrained weights (official init, std 0.001) drive activations into float
 denormals, which are 10x slower on x86 CPUs than normal numbers and do not occur
@@ -12,6 +13,7 @@ with trained weights; the CPU run therefore flushes denormals to zero.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -20,9 +22,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from posetrack.models.runtime import InferenceMode, ModelRunner
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["BenchResult", "bench_model", "time_forward"]
+__all__ = ["BenchResult", "bench_model", "default_modes", "time_forward"]
 
 TIMM_REFERENCE = "hrnet_w32"  # timm.create_model(..., features_only=True)
 
@@ -30,14 +34,33 @@ TIMM_REFERENCE = "hrnet_w32"  # timm.create_model(..., features_only=True)
 @dataclass(frozen=True)
 class BenchResult:
     impl: str  # "posetrack:<model>" or "timm:hrnet_w32"
-    mode: str  # "fp32" | "fp16_cl"
+    mode: str  # InferenceMode.label, e.g. "fp32", "fp16+cl"
     batch: int
-    compiled: bool
+    compiled: bool  # torch.compile actually in use (False after a fall-back to eager)
     ms_per_batch: float
     crops_per_s: float
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+class _TimmFeatures(nn.Module):
+    """timm's feature list as one tensor: the stride-4 map, plus the mean of every other
+    level so that compile/ONNX cannot prune the levels the reference computes."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, *rest = self.net(x)
+        return first + sum(f.mean() for f in rest)
+
+
+def default_modes(device: torch.device, compile_model: bool = False) -> list[InferenceMode]:
+    """fp32 everywhere; fp16 autocast + channels_last on CUDA; ``+compile`` if asked."""
+    labels = ["fp32", "fp16+cl"] if device.type == "cuda" else ["fp32"]
+    return [InferenceMode.from_label(label + ("+compile" if compile_model else "")) for label in labels]
 
 
 def _sync(device: torch.device) -> None:
@@ -46,7 +69,7 @@ def _sync(device: torch.device) -> None:
 
 
 def time_forward(fn: Callable[[], object], device: torch.device, iters: int, warmup: int) -> float:
-    """Mean seconds per call of ``fn`` over ``iters`` timed calls."""
+    """Mean seconds per call of ``fn`` over ``iters`` timed calls after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
     _sync(device)
@@ -57,62 +80,40 @@ def time_forward(fn: Callable[[], object], device: torch.device, iters: int, war
     return (time.perf_counter() - start) / iters
 
 
-def _prepare(model: nn.Module, mode: str, device: torch.device, compile_model: bool) -> nn.Module:
-    model = model.eval().to(device)
-    if mode == "fp16_cl":
-        model = model.to(memory_format=torch.channels_last)
-    return torch.compile(model) if compile_model else model
-
-
-def _run(model: nn.Module, mode: str, x: torch.Tensor) -> Callable[[], object]:
-    if mode == "fp16_cl":
-        x = x.to(memory_format=torch.channels_last)
-
-        def call() -> object:
-            with torch.autocast(x.device.type, dtype=torch.float16):
-                return model(x)
-
-        return call
-    return lambda: model(x)
-
-
 def bench_model(model: nn.Module, name: str, *, input_hw: tuple[int, int], batch_sizes: list[int],
-                device: torch.device, iters: int = 10, warmup: int = 3, compile_model: bool = False,
+                device: torch.device, modes: list[InferenceMode], iters: int = 10, warmup: int = 3,
                 with_timm: bool = True) -> list[BenchResult]:
     """Time ``model`` (and timm's hrnet_w32 features_only, if ``with_timm``) per mode and batch.
 
     Inputs are (B, 3, H, W) random tensors; throughput = B / seconds per forward.
+    ``model`` itself is not modified: each mode runs on a copy.
     """
     models = {f"posetrack:{name}": model}
     if with_timm:
         import timm
 
-        models[f"timm:{TIMM_REFERENCE}"] = timm.create_model(TIMM_REFERENCE, pretrained=False, features_only=True)
-    modes = ["fp32", "fp16_cl"] if device.type == "cuda" else ["fp32"]
+        net = timm.create_model(TIMM_REFERENCE, pretrained=False, features_only=True)
+        models[f"timm:{TIMM_REFERENCE}"] = _TimmFeatures(net)
     flushing = device.type == "cpu" and torch.set_flush_denormal(True)
     try:
-        results = _bench_all(models, modes, input_hw, batch_sizes, device, iters, warmup, compile_model)
+        return [r for impl, base in models.items() for mode in modes
+                for r in _bench_mode(impl, base, mode, input_hw, batch_sizes, device, iters, warmup)]
     finally:
         if flushing:
             torch.set_flush_denormal(False)  # the process default
-    return results
 
 
-def _bench_all(models: dict[str, nn.Module], modes: list[str], input_hw: tuple[int, int], batch_sizes: list[int],
-               device: torch.device, iters: int, warmup: int, compile_model: bool) -> list[BenchResult]:
+def _bench_mode(impl: str, base: nn.Module, mode: InferenceMode, input_hw: tuple[int, int], batch_sizes: list[int],
+                device: torch.device, iters: int, warmup: int) -> list[BenchResult]:
+    runner = ModelRunner(copy.deepcopy(base), mode, device, input_hw=input_hw)
     results = []
-    with torch.inference_mode():
-        for impl, base in models.items():
-            for mode in modes:
-                prepared = _prepare(base, mode, device, compile_model)
-                for batch in batch_sizes:
-                    x = torch.randn(batch, 3, *input_hw, device=device)
-                    seconds = time_forward(_run(prepared, mode, x), device, iters, warmup)
-                    result = BenchResult(impl, mode, batch, compile_model, seconds * 1e3, batch / seconds)
-                    logger.info("%s %s batch %d: %.1f crops/s", impl, mode, batch, result.crops_per_s)
-                    results.append(result)
-                    del x
-            base.to("cpu")  # free accelerator memory before the next implementation
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+    for batch in batch_sizes:
+        x = torch.randn(batch, 3, *input_hw, device=device)
+        seconds = time_forward(lambda: runner(x), device, iters, warmup)
+        result = BenchResult(impl, mode.label, batch, runner.compiled, seconds * 1e3, batch / seconds)
+        logger.info("%s %s batch %d: %.1f crops/s", impl, mode.label, batch, result.crops_per_s)
+        results.append(result)
+    del runner, x  # free accelerator memory before the next configuration
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     return results

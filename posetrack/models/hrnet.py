@@ -273,8 +273,9 @@ class PoseHighResolutionNet(nn.Module):
         last = len(spec.stages) - 1
         # Registered as transition1, stage2, transition2, ... so state_dict order is official.
         for n, stage in enumerate(spec.stages[1:], start=1):
-            setattr(self, f"transition{n}", _make_transition(widths, stage.widths))
-            modules, widths = self._make_stage(stage, list(stage.widths), multi_scale_output=n < last)
+            # Branches enter a stage at its blocks' output width (official: num_channels * expansion).
+            setattr(self, f"transition{n}", _make_transition(widths, stage.out_widths))
+            modules, widths = self._make_stage(stage, list(stage.out_widths), multi_scale_output=n < last)
             setattr(self, f"stage{n + 1}", modules)
         self.final_layer = nn.Conv2d(
             widths[0], num_joints, kernel_size=spec.final_conv_kernel, stride=1,

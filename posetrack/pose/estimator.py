@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from posetrack.models.runtime import InferenceMode, ModelRunner
 from posetrack.pose.codec import decode_heatmaps
 from posetrack.pose.crop import box_to_center_size, crop
 from posetrack.pose.flip import flip_heatmaps
@@ -98,6 +99,8 @@ class TopDownEstimator:
         in_vis_thre: joint score threshold of the rescoring (official 0.2).
         device: torch device for the forward pass.
         batch_size: crops per forward pass (with flip test the pass holds 2x crops).
+        mode: how the model runs (precision, channels_last, compile, CUDA graphs,
+            onnxruntime); default plain fp32 eager. See ``posetrack.models.runtime``.
     """
 
     def __init__(
@@ -111,12 +114,14 @@ class TopDownEstimator:
         in_vis_thre: float = 0.2,
         device: str | torch.device = "cpu",
         batch_size: int = 32,
+        mode: InferenceMode | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.runner = ModelRunner(model, mode, self.device, input_hw=self.input_size[::-1])
+        self.model = self.runner.model
         self.flip_test = flip_test
         self.flip_pairs = tuple(tuple(p) for p in flip_pairs)
         self.shift_heatmap = shift_heatmap
@@ -165,12 +170,12 @@ class TopDownEstimator:
             x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
             x = (x - self._mean) / self._std
             if not self.flip_test:
-                outputs.append(self.model(x).float().cpu())
+                outputs.append(self.runner(x).cpu())
                 continue
-            both = self.model(torch.cat([x, torch.flip(x, dims=[3])]))
+            both = self.runner(torch.cat([x, torch.flip(x, dims=[3])]))
             plain, mirrored = both[: len(x)], both[len(x):]
             back = flip_heatmaps(mirrored, self.flip_pairs, shift=self.shift_heatmap)
-            outputs.append(((plain + back) * 0.5).float().cpu())
+            outputs.append(((plain + back) * 0.5).cpu())
         return torch.cat(outputs).numpy()
 
     def decode(

@@ -6,6 +6,7 @@ the slowest thread (usually flow or pose on CPU), not by the sum of the stage ti
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -22,12 +23,13 @@ def bench_track(video: str | Path, graph: Graph, max_frames: int | None = None) 
     frames = people = 0
     with graph:
         start = time.perf_counter()
-        for packet in graph.run(video):
-            frames += 1
-            tracks = packet.streams.get("tracks")
-            people += len(tracks) if tracks is not None else 0
-            if max_frames is not None and frames >= max_frames:
-                break
+        with contextlib.closing(graph.run(video)) as packets:  # stops the workers on an early break
+            for packet in packets:
+                frames += 1
+                tracks = packet.streams.get("tracks")
+                people += len(tracks) if tracks is not None else 0
+                if max_frames is not None and frames >= max_frames:
+                    break
         seconds = time.perf_counter() - start
     return {"frames": frames, "seconds": seconds, "fps": frames / seconds if seconds else 0.0,
             "stage_ms": graph.stage_ms(), "people_per_frame": people / max(frames, 1)}

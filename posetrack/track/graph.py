@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_STREAMS = ("index", "pts")  # every packet carries these
+BUILTIN_STREAMS = ("index", "pts")  # every packet carries these (frame index, seconds)
 _POLL_S = 0.05  # how often a blocked put/get looks at the stop flag
 
 
@@ -272,7 +272,7 @@ class Graph:
             for pts, values in node.stage.frames(source):
                 timer.seconds += time.perf_counter() - start
                 timer.frames += 1
-                streams = {node.stream(k): v for k, v in values.items()}
+                streams = {"index": index, "pts": float(pts), **{node.stream(k): v for k, v in values.items()}}
                 if not put(out, Packet(index, float(pts), streams)):
                     return
                 index += 1
@@ -311,8 +311,7 @@ class Graph:
         stage = node.stage
         args = []
         for packet in batch:
-            kw = {p: packet.index if node.stream(p) == "index" else packet.pts if node.stream(p) == "pts"
-                  else packet.streams[node.stream(p)] for p in stage.inputs}
+            kw = {p: packet.streams[node.stream(p)] for p in stage.inputs}
             kw.update({p: packet.streams.get(node.stream(p)) for p in stage.optional_inputs})
             kw.update({p: previous.get(node.stream(p)) for p in stage.feedback})
             args.append(kw)

@@ -90,6 +90,8 @@ class PoseStage(Stage):
 
     def process(self, image: np.ndarray, boxes: np.ndarray) -> dict:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
+        if len(boxes) == 0:  # skip the network: an empty batch still costs a forward pass
+            return {"poses": Poses.empty(self.choice.num_joints)}
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], 1)
         result = self.estimator(image, xywh, boxes[:, 4])
         keep = result.scores >= self.min_score
