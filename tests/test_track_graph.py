@@ -106,7 +106,8 @@ def test_order_batching_and_feedback_are_exact():
     (lambda: [Node("c", Counter(1)), Node("s", RunningSum())], "needs stream 'double'"),
     (lambda: [Node("c", Counter(1)), Node("d", Double()), Node("d2", Double())], "already produced by 'd'"),
     (lambda: [Node("c", Counter(1)), Node("d", Double()), Node("s", RunningSum(), batch_size=2)], "recurrent"),
-    (lambda: [Node("c", Counter(1)), Node("d", Double(), max_in_flight=2, batch_size=4)], "batch_size 4 > max_in_flight 2"),
+    (lambda: [Node("c", Counter(1)), Node("d", Double(), max_in_flight=2, batch_size=4)],
+     "batch_size 4 > max_in_flight 2"),
     (lambda: [Node("c", Counter(1)), Node("d", Double(), streams={"nope": "x"})], "unknown port"),
     (lambda: [Node("c", Counter(1)), Node("x", Counter(1))], "source can only be the first"),
 ])

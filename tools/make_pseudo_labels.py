@@ -42,6 +42,9 @@ Outputs under ``--out`` (outside the repository; nothing is overwritten half-way
     crops_index.json                             every candidate box: image, split, box,
                                                  crop region, teacher result, kept or why not
     parts/<source>.json                          per-source results; a rerun skips done sources
+
+``--fixture tests/data/teacher_heldout_vtest.json`` also writes a few evenly spaced validation
+frames' labels (frames named by video and index, no pixels) for tests of the distilled model.
 """
 
 from __future__ import annotations
@@ -116,13 +119,17 @@ def coco_frames(ann_file: Path, image_root: Path, source: str) -> Iterator[Frame
                     gt_boxes=np.asarray(boxes, np.float32).reshape(-1, 4), copy_from=path)
 
 
+# Video sources -> their file under the sample data folder.
+VIDEO_FILES = {"video": "videos/video.avi", "demo": "videos/demo.mp4", "vtest": "videos/vtest.avi"}
+
+
 def sources(data: Path, every: int, val_from: int) -> dict[str, Callable[[], Iterator[Frame]]]:
     """Source name -> frame iterator factory (see the module docstring)."""
-    videos, pt18 = data / "videos", data / "posetrack18_sample"
+    pt18 = data / "posetrack18_sample"
     return {
-        "video": lambda: video_frames(videos / "video.avi", "video", every, lambda i: "train"),
-        "demo": lambda: video_frames(videos / "demo.mp4", "demo", 1, lambda i: "train"),
-        "vtest": lambda: video_frames(videos / "vtest.avi", "vtest", every,
+        "video": lambda: video_frames(data / VIDEO_FILES["video"], "video", every, lambda i: "train"),
+        "demo": lambda: video_frames(data / VIDEO_FILES["demo"], "demo", 1, lambda i: "train"),
+        "vtest": lambda: video_frames(data / VIDEO_FILES["vtest"], "vtest", every,
                                       lambda i: "train" if i < val_from else "val"),
         "coco_sample": lambda: coco_frames(data / "coco_sample" / "test_coco.json", data / "coco_sample",
                                            "coco_sample"),
@@ -252,8 +259,10 @@ def coco_annotation(person: dict, image_id: int, ann_id: int) -> dict:
     }
 
 
-def assemble(parts: dict[str, dict], out: Path) -> dict[str, dict[str, int]]:
-    """Merge the per-source parts into the train/val COCO files and the crops index; return counts."""
+def assemble(parts: dict[str, dict], out: Path) -> tuple[dict[str, dict], dict[str, dict[str, int]]]:
+    """Merge the per-source parts into the train/val COCO files and the crops index.
+
+    Returns the split name -> COCO dict and per-source counts."""
     # PoseTrack 2018's person category has COCO's skeleton (same 17 slots); only the names differ.
     category = {**PT18_CATEGORY, "keypoints": list(COCO_KEYPOINTS)}
     splits = {split: {"images": [], "annotations": [], "categories": [category]} for split in ("train", "val")}
@@ -287,7 +296,25 @@ def assemble(parts: dict[str, dict], out: Path) -> dict[str, dict[str, int]]:
                         "box_s": round(part["box_seconds"], 1), "teacher_s": round(part["teacher_seconds"], 1)}
     for split, data in splits.items():
         counts[f"TOTAL {split}"] = {"images": len(data["images"]), "kept": len(data["annotations"])}
-    return counts
+    return splits, counts
+
+
+def heldout_fixture(val: dict, num_frames: int) -> dict:
+    """A few evenly spaced validation video frames with people and their teacher labels: small
+    enough to live in ``tests/data``; each image names its video (relative to the sample data
+    folder) and frame index, so tests decode it instead of storing pixels."""
+    annotated = {a["image_id"] for a in val["annotations"]}
+    images = [im for im in val["images"] if im["id"] in annotated and im["source"] in VIDEO_FILES]
+    picked = images[:: max(1, len(images) // num_frames)][:num_frames]
+    ids = {im["id"] for im in picked}
+    return {
+        "info": {"description": f"{len(picked)} held-out frames with BlazePose teacher labels "
+                                "(tools/make_pseudo_labels.py --fixture)"},
+        "images": [{**im, "video": VIDEO_FILES[im["source"]]} for im in picked],
+        "annotations": [{k: v for k, v in a.items() if k != "teacher_keypoints"}
+                        for a in val["annotations"] if a["image_id"] in ids],
+        "categories": val["categories"],
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -306,6 +333,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sources", nargs="+", help="only these sources (default: all)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop each source after N sampled frames (trial runs)")
     parser.add_argument("--redo", action="store_true", help="recompute sources already in OUT/parts")
+    parser.add_argument("--fixture", type=Path, help="also write a few held-out frames' labels here (tests/data)")
+    parser.add_argument("--fixture-frames", type=int, default=6, help="frames in --fixture")
     return parser.parse_args(argv)
 
 
@@ -349,7 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         if name not in parts and part_file.is_file():
             parts[name] = json.loads(part_file.read_text())
     parts = {name: parts[name] for name in all_sources if name in parts}
-    counts = assemble(parts, args.out)
+    splits, counts = assemble(parts, args.out)
+    if args.fixture is not None:
+        write_json_atomic(args.fixture, heldout_fixture(splits["val"], args.fixture_frames), indent=1)
+        print(f"wrote {args.fixture}")
     print(f"{'source':<18}{'images':>8}{'boxes':>8}{'kept':>7}{'teacher-box':>13}{'boxes s':>9}{'teacher s':>11}")
     for name, c in counts.items():
         print(f"{name:<18}{c['images']:>8}{c.get('candidates', ''):>8}{c['kept']:>7}"

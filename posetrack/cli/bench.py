@@ -11,6 +11,7 @@ HELP = "measure throughput: `bench model` (pose network crops/s); more targets p
 TARGETS = {
     "model": "posetrack.cli.bench_model",
     "track": "posetrack.cli.bench_track",
+    "modes": "posetrack.cli.bench_modes",
 }
 
 

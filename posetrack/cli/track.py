@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         graph = build_graph(cfg, parse_settings(args))
     except ConfigError as exc:
         raise CLIError(str(exc)) from None
-    todo = [v for v in videos if not (args.resume and OutputPaths.for_video(args.out, video_name(v), args.render).done())]
+    todo = [v for v in videos
+            if not (args.resume and OutputPaths.for_video(args.out, video_name(v), args.render).done())]
     if len(todo) < len(videos):
         print(f"resume: skipping {len(videos) - len(todo)} finished input(s)", file=sys.stderr)
     pose = next((n.stage for n in graph.nodes if isinstance(n.stage, PoseStage)), None)

@@ -111,9 +111,10 @@ def bench_modes(model: nn.Module, name: str, *, input_hw: tuple[int, int], batch
 
 
 def _time_mode(net: nn.Module, mode: InferenceMode, input_hw: tuple[int, int], batch_sizes: Sequence[int],
-               device: torch.device, iters: int, warmup: int):
-    """Yield (batch, (seconds per call, compiled, peak GPU MiB, RSS MiB)) for one mode."""
+               device: torch.device, iters: int, warmup: int) -> list[tuple[int, tuple]]:
+    """[(batch, (seconds per call, compiled, peak GPU MiB, RSS MiB))] for one mode."""
     runner = ModelRunner(copy.deepcopy(net), mode, device, input_hw=input_hw)  # modes change the module
+    rows = []
     with torch.inference_mode():
         for batch in batch_sizes:
             x = torch.randn(batch, 3, *input_hw, device=device)
@@ -123,7 +124,8 @@ def _time_mode(net: nn.Module, mode: InferenceMode, input_hw: tuple[int, int], b
             peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
             compiled = runner.compiled if mode.compile else None
             logger.info("%s batch %d: %.1f crops/s", mode.label, batch, batch / seconds)
-            yield batch, (seconds, compiled, peak, rss_mb())
+            rows.append((batch, (seconds, compiled, peak, rss_mb())))
     del runner
     if device.type == "cuda":
         torch.cuda.empty_cache()
+    return rows

@@ -146,7 +146,9 @@ class Graph:
             if stage.recurrent and node.batch_size != 1:
                 raise GraphError(f"node '{node.name}' is recurrent: it cannot batch frames (batch_size 1)")
             if node.batch_size > node.max_in_flight:
-                raise GraphError(f"node '{node.name}': batch_size {node.batch_size} > max_in_flight {node.max_in_flight}")
+                raise GraphError(
+                    f"node '{node.name}': batch_size {node.batch_size} > max_in_flight {node.max_in_flight}"
+                )
             ports = set(stage.inputs) | set(stage.optional_inputs) | set(stage.feedback) | set(stage.outputs)
             unknown = sorted(set(node.streams) - ports)
             if unknown:
@@ -160,7 +162,9 @@ class Graph:
             for port in stage.outputs:
                 stream = node.stream(port)
                 if stream in producer:
-                    raise GraphError(f"stream '{stream}' of node '{node.name}' is already produced by '{producer[stream]}'")
+                    raise GraphError(
+                        f"stream '{stream}' of node '{node.name}' is already produced by '{producer[stream]}'"
+                    )
                 producer[stream] = node.name
         groups: list[list[Node]] = []
         for node in self.nodes:

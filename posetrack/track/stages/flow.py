@@ -111,7 +111,8 @@ class FlowStage(Stage):
             raise FlowWeightsError(
                 f"FlowNet2 weights unavailable ({type(exc).__name__}: {exc}). Download "
                 f"{FLOWNET2_THINGS_URL} and put it at {flownet2_cache_path()} "
-                "or pass its path as the flow checkpoint; or use --flow dis (no weights)"
+                "or pass it with --flow-checkpoint PATH (params.checkpoint of the flow node); "
+                "or use --flow dis (no weights)"
             ) from None
 
     def reset(self) -> None:
