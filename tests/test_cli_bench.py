@@ -42,23 +42,22 @@ def test_bench_model_text_table(run_cli) -> None:
     assert lines[2].split()[:3] == ["posetrack:hrnet_w8", "fp32", "1"] and len(lines) == 3
 
 
-def test_bench_model_modes_include_onnxruntime(run_cli) -> None:
-    rc, out, _ = run_cli("bench", "model", "--model", "hrnet_w8", "--input", "32x32", "--batch-sizes", "2",
-                         "--iters", "1", "--warmup", "0", "--device", "cpu", "--no-timm",
-                         "--modes", "fp32+cl,ort", "--json")
-    assert rc == 0
-    rows = [(r["mode"], r["batch"], r["compiled"]) for r in json.loads(out)["results"]]
-    assert rows == [("fp32+cl", 2, False), ("ort", 2, False)]
-
-
 @pytest.mark.parametrize("argv, message", [
     (("--batch-sizes", "1,x"), "expected positive integers separated by commas, got '1,x'"),
     (("--model", "vgg"), "unknown model 'vgg'"),
     (("--iters", "0"), "--iters must be positive"),
-    (("--modes", "fp32+turbo"), "bad inference mode 'fp32+turbo'"),
-    (("--modes", "fp16+cl"), "fp16 needs a CUDA device"),
-    (("--modes", "fp32", "--compile"), "--compile only changes the default modes"),
 ])
 def test_bench_model_bad_arguments(run_cli, argv, message) -> None:
     rc, out, err = run_cli("bench", "model", "--no-timm", "--device", "cpu", *argv)
     assert rc == 2 and out == "" and message in err
+
+
+def test_default_modes_per_device() -> None:
+    import torch
+
+    from posetrack.models.bench import default_modes
+
+    assert [m.label for m in default_modes(torch.device("cpu"))] == ["fp32"]
+    assert [m.label for m in default_modes(torch.device("cuda"))] == ["fp32", "fp16+cl"]
+    assert [m.label for m in default_modes(torch.device("cuda"), compile_model=True)] == \
+        ["fp32+compile", "fp16+cl+compile"]

@@ -14,6 +14,9 @@ def test_json_written_and_no_temp_left(tmp_path):
     write_json_atomic(target, {"a": 1})
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    assert target.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 def test_failure_keeps_old_content_and_removes_temp(tmp_path):

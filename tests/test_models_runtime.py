@@ -25,6 +25,7 @@ import pytest
 import torch
 from torch import nn
 
+from cli_runner import cli_runner
 from posetrack.config import ConfigError, load_config
 from posetrack.experiment import Experiment
 from posetrack.io.image import read_image_rgb
@@ -220,3 +221,82 @@ def test_inference_config_section():
     assert load_config(Experiment).inference == InferenceMode()
     with pytest.raises(ConfigError, match=r"inference.precision: 'fp8' is not one of \['fp32', 'fp16', 'bf16'\]"):
         load_config(Experiment, None, ["inference.precision=fp8"])
+
+
+# --- CLI: `posetrack test` inference flags, `posetrack bench modes` -------------------------------
+
+CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "coco" / "hrnet_w32_256x192.yaml")
+SMALL_W8 = ["--set", "model.width=8", "--set", "data.input_size=[64,64]", "--set", "data.heatmap_size=[16,16]"]
+
+
+@pytest.fixture(scope="module")
+def peaky_checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "peaky_hrnet_w8.pth"
+    torch.save(_peaky_hrnet_w8().state_dict(), path)
+    return path
+
+
+def _posetrack_test(monkeypatch, capsys, coco_sample, checkpoint, out, *flags):
+    run = cli_runner(monkeypatch, capsys, "test")
+    return run("test", "--config", CONFIG, "--weights", str(checkpoint), "--ann", str(coco_sample / "test_coco.json"),
+               "--images", str(coco_sample), "--gt-boxes", "--no-flip", "--out", str(out), *SMALL_W8, *flags)
+
+
+def test_posetrack_test_inference_flags_reach_the_estimator(monkeypatch, capsys, caplog, tmp_path, coco_sample,
+                                                            peaky_checkpoint):
+    caplog.set_level(logging.INFO, logger="posetrack.models.runtime")
+    results = {}
+    for name, flags in {"plain": (), "cl": ("--channels-last",)}.items():
+        caplog.clear()
+        rc, _, err = _posetrack_test(monkeypatch, capsys, coco_sample, peaky_checkpoint, tmp_path / name, *flags)
+        assert rc == 0, err
+        assert f"inference mode {'fp32+cl' if flags else 'fp32'} on cpu" in caplog.text
+        results[name] = json.loads((tmp_path / name / "keypoints_test_coco_results.json").read_text())
+    assert len(results["cl"]) == len(results["plain"]) > 0
+    for a, b in zip(results["plain"], results["cl"]):
+        assert a["image_id"] == b["image_id"]
+        np.testing.assert_allclose(np.reshape(b["keypoints"], (17, 3))[:, :2],
+                                   np.reshape(a["keypoints"], (17, 3))[:, :2], atol=1e-3)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--precision", "fp16"), "fp16 needs a CUDA device, got cpu; use bf16 on CPU"),
+    (("--cuda-graphs",), "cuda_graphs needs a CUDA device"),
+    (("--backend", "onnxruntime", "--channels-last"), "onnxruntime runs fp32 only; remove channels_last"),
+    (("--set", "inference.precision=bf16", "--backend", "onnxruntime"), "remove precision bf16"),
+])
+def test_posetrack_test_refuses_impossible_modes(monkeypatch, capsys, tmp_path, coco_sample, peaky_checkpoint,
+                                                 flags, message):
+    rc, out, err = _posetrack_test(monkeypatch, capsys, coco_sample, peaky_checkpoint, tmp_path / "o", *flags)
+    assert rc == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bench_modes_json(monkeypatch, capsys):
+    run = cli_runner(monkeypatch, capsys, "bench")
+    rc, out, err = run("bench", "modes", "--model", "hrnet_w8", "--input", "64x64", "--batch-sizes", "1,2",
+                       "--modes", "fp32+cl", "--iters", "1", "--warmup", "0", "--device", "cpu", "--json")
+    assert rc == 0, err
+    report = json.loads(out)
+    assert report["device"] == "cpu" and report["input_hw"] == [64, 64] and report["peak_rss_mb"] > 0
+    assert len(report["loadavg"]) == 3 and report["cpu_count"] >= 1
+    rows = {(r["impl"], r["mode"], r["batch"]): r for r in report["results"]}
+    ours, timm = "posetrack:hrnet_w8", "timm:hrnet_w32"
+    # fp32 eager (the baseline) is measured first although not asked for
+    assert list(rows) == [(impl, m, b) for impl in (ours, timm) for m in ("fp32", "fp32+cl") for b in (1, 2)]
+    for (impl, mode, b), r in rows.items():
+        assert r["crops_per_s"] == pytest.approx(b * 1e3 / r["ms_per_batch"])
+        assert r["vs_fp32"] == pytest.approx(r["crops_per_s"] / rows[(impl, "fp32", b)]["crops_per_s"])
+        assert r["vs_timm"] == pytest.approx(r["crops_per_s"] / rows[(timm, "fp32", b)]["crops_per_s"])
+        assert r["peak_gpu_mb"] is None and r["compiled"] is None and r["rss_mb"] > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--modes", "fp32,fp8"), "bad inference mode 'fp8'"),
+    (("--modes", "fp16+cl",), "fp16 needs a CUDA device, got cpu"),
+    (("--modes", "bf16+graphs",), "cuda_graphs needs a CUDA device"),
+])
+def test_bench_modes_bad_arguments(monkeypatch, capsys, argv, message):
+    run = cli_runner(monkeypatch, capsys, "bench")
+    rc, out, err = run("bench", "modes", "--model", "hrnet_w8", "--no-timm", "--device", "cpu", *argv)
+    assert rc == 2 and out == "" and message in err

@@ -129,6 +129,7 @@ def test_missing_weights_and_bad_paths_are_clear_errors_without_outputs(posetrac
 
 
 def test_torchrun_shards_inputs_by_rank(posetrack18_sample, w8, tmp_path):
+    import socket
     import subprocess
     import sys
 
@@ -139,7 +140,10 @@ def test_torchrun_shards_inputs_by_rank(posetrack18_sample, w8, tmp_path):
         shutil.copy(video, inputs / f"{name}.mp4")
     (tmp_path / "none.json").write_text("[]")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
            "-m", "posetrack", "track", str(inputs), "--out", str(out), "--weights", str(w8), "--model", "hrnet_w8",
            "--detections", str(tmp_path / "none.json"), "--flow", "dis"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

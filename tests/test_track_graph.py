@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +80,10 @@ class Boom(Stage):
         return {"nothing": None}
 
 
+def graph_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("graph-")]
+
+
 def nodes(*stages, batch=1, in_flight=4):
     return [Node(type(s).__name__.lower(), s, max_in_flight=in_flight,
                  batch_size=batch if isinstance(s, Double) else 1) for s in stages]
@@ -134,14 +137,13 @@ def test_stream_renames_let_a_stage_read_another_stream():
 
 
 def test_stage_error_names_stage_and_frame_and_joins_all_threads():
-    before = threading.active_count()
     graph = Graph(nodes(Counter(1000), Double(), Boom(7), batch=1))
     got = []
     with graph, pytest.raises(GraphError, match=r"stage 'boom' failed at frame 7: ValueError: bad value"):
         for packet in graph.run("x"):
             got.append(packet.index)
     assert got == list(range(len(got))) and len(got) <= 7  # frames before the error, in order
-    assert threading.active_count() == before
+    assert not graph_threads()
 
 
 def test_source_error_is_reported_as_the_source_stage():
@@ -156,13 +158,13 @@ def test_source_error_is_reported_as_the_source_stage():
 
 
 def test_consumer_stopping_early_ends_the_workers():
-    before = threading.active_count()
     graph = Graph(nodes(Counter(10_000), Double()))
     with graph:
         for packet in graph.run("x"):
             if packet.index == 5:
+                assert len(graph_threads()) == 2  # source + double, still running
                 break
-    assert threading.active_count() == before
+    assert not graph_threads()
 
 
 def _rss_bytes() -> int:
@@ -182,8 +184,9 @@ def test_long_stream_keeps_memory_and_look_ahead_bounded():
                 rss_start = _rss_bytes()
             ahead.append(source.produced - packet.index)
     rss_growth = _rss_bytes() - rss_start
-    # queues: source->double, double->sum, sum->out (+ one item held by each thread)
-    assert max(ahead) <= 2 * in_flight + 2 + 4
+    # frames past the one being consumed: out queue 2 + sum thread 1 + queue 4 + double's batch 2
+    # + queue 4 + one blocked in the source = 14, and ``produced`` counts one more
+    assert max(ahead) <= 2 + 1 + in_flight + 2 + in_flight + 1 + 1
     assert rss_growth < 40 * 2**20
 
 
@@ -210,6 +213,17 @@ def test_pipeline_typos_are_errors(tmp_path):
     cfg = PipelineConfig(nodes=load_pipeline(PIPELINES / "flowtrack.yaml").nodes)
     with pytest.raises(ConfigError, match=r"nodes\[5\] \(associate\)\.params.*oks_treshold"):
         build_graph(cfg, {"associate": {"oks_treshold": 0.5}})
+    with pytest.raises(ConfigError, match=r"stage\(s\) \['flow'\] that the pipeline does not have"):
+        build_graph(load_pipeline(PIPELINES / "detect_only.yaml"), {"flow": {"method": "dis"}})
     bad.write_text("nodes:\n  - stage: decode\n  - stage: detector\n")
     with pytest.raises(ConfigError, match="unknown stage 'detector'"):
         build_graph(load_pipeline(bad))
+
+
+def test_bench_reports_fps_and_stage_times_and_stops_at_max_frames():
+    from posetrack.track.bench import bench_track
+
+    result = bench_track("x", Graph(nodes(Counter(100), Double())), max_frames=30)
+    assert result["frames"] == 30 and result["fps"] > 0 and result["seconds"] > 0
+    assert set(result["stage_ms"]) == {"counter", "double"}
+    assert not graph_threads()

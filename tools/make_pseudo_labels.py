@@ -32,7 +32,8 @@ box's person, not a neighbour), and they span at least ``--min-extent`` (0.5) of
 height (a whole person, not a fragment). Boxes lower than 40 px are not labelled.
 Kept keypoints get v=2; the others v=0 with x=y=0 (COCO convention). Every annotation also
 carries ``keypoint_scores`` (17 teacher visibilities), ``teacher_keypoints`` (51 raw
-values), ``box_source`` and ``score`` (mean visibility of its kept keypoints). ``area`` is
+values), ``box_source``, ``crop_region`` (the teacher's input, x0 y0 x1 y1) and ``score``
+(mean visibility of its kept keypoints). ``area`` is
 the box's w*h (lenient against COCO, whose segment areas are ~0.4-0.6 of that).
 
 Outputs under ``--out`` (outside the repository; nothing is overwritten half-way):
@@ -79,7 +80,6 @@ BODY = slice(5, 17)  # shoulders .. ankles in COCO order
 class Frame:
     """One sampled image: where it goes, its split and (for annotated samples) GT boxes (N, 4) xywh."""
 
-    source: str
     index: int
     image: np.ndarray  # (H, W, 3) uint8 RGB
     file_name: str  # relative to OUT/images
@@ -104,7 +104,7 @@ def video_frames(path: Path, source: str, every: int, split_of) -> Iterator[Fram
 
     for frame in read_frames(path):
         if frame.index % every == 0:
-            yield Frame(source, frame.index, frame.image, f"{source}/{frame.index:06d}.jpg", split_of(frame.index))
+            yield Frame(frame.index, frame.image, f"{source}/{frame.index:06d}.jpg", split_of(frame.index))
 
 
 def coco_frames(ann_file: Path, image_root: Path, source: str) -> Iterator[Frame]:
@@ -115,7 +115,7 @@ def coco_frames(ann_file: Path, image_root: Path, source: str) -> Iterator[Frame
     for index, image in enumerate(sorted(data["images"], key=lambda im: im["id"])):
         boxes = [a["bbox"] for a in data["annotations"] if a["image_id"] == image["id"] and not a.get("iscrowd", 0)]
         path = image_root / image["file_name"]
-        yield Frame(source, index, read_image_rgb(path), f"{source}/{index:06d}.jpg", "train",
+        yield Frame(index, read_image_rgb(path), f"{source}/{index:06d}.jpg", "train",
                     gt_boxes=np.asarray(boxes, np.float32).reshape(-1, 4), copy_from=path)
 
 
@@ -256,6 +256,7 @@ def coco_annotation(person: dict, image_id: int, ann_id: int) -> dict:
         "keypoint_scores": [round(float(v), 3) for v in raw[:, 2]],
         "teacher_keypoints": person["teacher_keypoints"],
         "score": round(float(raw[visible, 2].mean()), 4), "box_source": person["box_source"],
+        "crop_region": person["crop_region"],  # the teacher's exact input (x0, y0, x1, y1), image px
     }
 
 

@@ -12,6 +12,7 @@ TARGETS = {
     "model": "posetrack.cli.bench_model",
     "track": "posetrack.cli.bench_track",
     "modes": "posetrack.cli.bench_modes",
+    "train": "posetrack.cli.bench_train",
 }
 
 

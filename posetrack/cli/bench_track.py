@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.random_weights:
             for stage, values in save_random_weights(Path(tmp), args.model or "hrnet_w32").items():
-                settings.setdefault(stage, {}).update(values)
+                if not (stage == "detect" and args.detections is not None):  # no detector then
+                    settings.setdefault(stage, {}).update(values)
         try:
             cfg = load_pipeline(args.pipeline)
             if args.detections is not None:

@@ -26,7 +26,7 @@ from posetrack.models.runtime import InferenceMode, ModelRunner
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BenchResult", "bench_model", "default_modes", "time_forward"]
+__all__ = ["BenchResult", "bench_model", "default_modes", "time_forward", "timm_reference", "TIMM_REFERENCE"]
 
 TIMM_REFERENCE = "hrnet_w32"  # timm.create_model(..., features_only=True)
 
@@ -44,7 +44,7 @@ class BenchResult:
         return asdict(self)
 
 
-class _TimmFeatures(nn.Module):
+class TimmFeatures(nn.Module):
     """timm's feature list as one tensor: the stride-4 map, plus the mean of every other
     level so that compile/ONNX cannot prune the levels the reference computes."""
 
@@ -55,6 +55,13 @@ class _TimmFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first, *rest = self.net(x)
         return first + sum(f.mean() for f in rest)
+
+
+def timm_reference() -> nn.Module:
+    """timm's ``hrnet_w32`` (features_only, random init) as a one-tensor module for ModelRunner."""
+    import timm
+
+    return TimmFeatures(timm.create_model(TIMM_REFERENCE, pretrained=False, features_only=True))
 
 
 def default_modes(device: torch.device, compile_model: bool = False) -> list[InferenceMode]:
@@ -90,10 +97,7 @@ def bench_model(model: nn.Module, name: str, *, input_hw: tuple[int, int], batch
     """
     models = {f"posetrack:{name}": model}
     if with_timm:
-        import timm
-
-        net = timm.create_model(TIMM_REFERENCE, pretrained=False, features_only=True)
-        models[f"timm:{TIMM_REFERENCE}"] = _TimmFeatures(net)
+        models[f"timm:{TIMM_REFERENCE}"] = timm_reference()
     flushing = device.type == "cpu" and torch.set_flush_denormal(True)
     try:
         return [r for impl, base in models.items() for mode in modes

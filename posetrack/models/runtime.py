@@ -133,6 +133,7 @@ class ModelRunner:
             self._session = _onnx_session(self.model, self.input_hw)
         elif self.mode.compile:
             self._compiled = _try_compile(self._eager, self.mode.compile_mode)
+        logger.info("inference mode %s on %s", self.mode.label, self.device)
 
     @property
     def compiled(self) -> bool:

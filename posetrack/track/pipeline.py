@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from posetrack.config import ConfigError, from_dict, load_config
-from posetrack.track.graph import Graph, Node, NodeConfig, PipelineConfig
+from posetrack.track.graph import Graph, Node, PipelineConfig
 from posetrack.track.stages import STAGES
 
 DEFAULT_PIPELINE = Path(__file__).resolve().parents[2] / "pipelines" / "flowtrack.yaml"
@@ -37,6 +37,10 @@ def build_graph(cfg: PipelineConfig, settings: dict[str, dict[str, Any]] | None 
     key ``"*"`` applies to every stage whose ``Params`` has that field (e.g. device).
     """
     settings = settings or {}
+    absent = sorted(set(settings) - {"*"} - {n.stage for n in cfg.nodes})
+    if absent:
+        raise ConfigError(f"settings given for stage(s) {absent} that the pipeline does not have "
+                          f"(its stages: {', '.join(n.stage for n in cfg.nodes)})")
     nodes = []
     for i, node_cfg in enumerate(cfg.nodes):
         name = node_cfg.name or node_cfg.stage
@@ -53,7 +57,3 @@ def build_graph(cfg: PipelineConfig, settings: dict[str, dict[str, Any]] | None 
         nodes.append(Node(name, stage, node_cfg.max_in_flight, node_cfg.batch_size, dict(node_cfg.streams)))
     return Graph(nodes, output_in_flight=cfg.output_in_flight)
 
-
-def node_config(stage: str, **kwargs: Any) -> NodeConfig:
-    """A ``NodeConfig`` in code (tests, benchmarks)."""
-    return NodeConfig(stage=stage, **kwargs)

@@ -37,10 +37,6 @@ class Poses:
     def empty(num_joints: int = 17) -> "Poses":
         return Poses(np.zeros((0, num_joints, 3), np.float32), np.zeros(0, np.float32), np.zeros((0, 4), np.float32))
 
-    def select(self, index: np.ndarray) -> "Poses":
-        ids = None if self.track_ids is None else self.track_ids[index]
-        return Poses(self.keypoints[index], self.scores[index], self.boxes[index], ids)
-
     def with_ids(self, track_ids: np.ndarray) -> "Poses":
         return Poses(self.keypoints, self.scores, self.boxes, np.asarray(track_ids, np.int64))
 

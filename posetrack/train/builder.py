@@ -60,10 +60,13 @@ def joint_layout(fmt: str, flip_pairs: Sequence[Sequence[int]]) -> tuple[tuple, 
 
 
 def init_weights(model: nn.Module, path_or_name: str) -> None:
-    """Start from pretrained weights; only the final layer may differ (another joint set)."""
+    """Start from pretrained weights (official ``need_init_state_dict`` semantics).
+
+    Every model tensor except the final layer (another joint set) must come from the
+    file; extra tensors in it (e.g. an ImageNet classifier head) are ignored.
+    """
     report = load_checkpoint(model, path_or_name, strict=False)
-    bad = [k for k in (*report.missing_keys, *report.unexpected_keys, *report.mismatched_shapes)
-           if not k.startswith("final_layer.")]
+    bad = [k for k in (*report.missing_keys, *report.mismatched_shapes) if not k.startswith("final_layer.")]
     if bad:
         raise CheckpointError(f"{report.path}: does not fit the model beyond its final layer: "
                               f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}")

@@ -40,11 +40,7 @@ it is imported only when a ``BlazePoseTeacher`` is built.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 # COCO keypoint k is BlazePose landmark BLAZEPOSE_TO_COCO[k].
 BLAZEPOSE_TO_COCO: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)

@@ -82,7 +82,7 @@ def _load_2018(path: Path, data: dict, root: Path, aspect_ratio: float) -> tuple
         name = image["file_name"]
         rec = _record(
             root, name, joints, _image_size(image, path), aspect_ratio,
-            image_id=int(image["id"]), video_id=str(image.get("vid_id", Path(name).parent.name)),
+            image_id=int(image["id"]), video_id=Path(name).parent.name,
             frame_id=_frame_index(name, int(image.get("frame_id", -1))), track_id=int(ann.get("track_id", -1)),
         )
         dropped += rec is None

@@ -6,6 +6,8 @@ Matching rule (frame <- ``image_id``):
   frames (``clip/000012.jpg`` for frame 12 of ``clip.mp4``, ``seq/000012.jpg`` in folder
   ``seq``), or just the file name (``000012.jpg``) or its stem (``000012``) — which then
   applies to every video.
+A frame takes the boxes of the first key present, in this order: ``<video>/<file>``, file
+name, stem, frame index (keys are not merged).
 Entries whose ``category_id`` is not ``category_id`` (person, 1) or whose score is below
 ``score_threshold`` are dropped. Frames without an entry have no detection.
 """
