@@ -7,19 +7,14 @@
 
 Modes and where they run:
 
-============== ===================================================== ===========
-field          what it does                                          devices
-============== ===================================================== ===========
-precision      ``torch.autocast`` to fp16 or bf16 (output back to fp32) fp16: CUDA; bf16: CPU, CUDA
-channels_last  model and input in NHWC memory format                 CPU, CUDA
-compile        ``torch.compile``; falls back to eager (logged) if it  CPU, CUDA
-               fails, e.g. no C++/Triton toolchain
-cuda_graphs    one captured CUDA graph per batch bucket; a batch is  CUDA
-               padded to the next bucket (larger ones are chunked)
-backend        ``onnxruntime``: the model exported by                CPU
-               :func:`posetrack.models.export.export_onnx` (checked
-               against PyTorch), run by onnxruntime's CPU provider
-============== ===================================================== ===========
+- ``precision``: ``torch.autocast`` to fp16 (CUDA only) or bf16 (CPU and CUDA); output back to fp32.
+- ``channels_last``: model and input in NHWC memory format (CPU, CUDA).
+- ``compile``: ``torch.compile``; falls back to eager, with a warning, when it fails (e.g. no
+  C++/Triton toolchain), whether at ``torch.compile`` or lazily at a call.
+- ``cuda_graphs``: one captured CUDA graph per batch bucket; a batch is padded with zeros to the
+  next bucket, larger ones are chunked (CUDA only).
+- ``backend="onnxruntime"``: the model exported and checked by
+  :func:`posetrack.models.export.export_onnx`, run by onnxruntime's CPU provider (fp32, CPU only).
 """
 
 from __future__ import annotations
@@ -42,6 +37,7 @@ Precision = Literal["fp32", "fp16", "bf16"]
 Backend = Literal["torch", "onnxruntime"]
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
 
+Forward = Callable[[torch.Tensor], torch.Tensor]  # (B, 3, h, w) -> (B, K, h/4, w/4)
 _AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 # Flip test doubles the estimator's batch (32 -> 64); a tracked frame holds a few people.
 DEFAULT_GRAPH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
@@ -51,7 +47,7 @@ _FLAG_TOKENS = {"cl": "channels_last", "compile": "compile", "graphs": "cuda_gra
 
 @dataclass(frozen=True)
 class InferenceMode:
-    """The ``inference`` config section: how the pose network runs (see the module table)."""
+    """The ``inference`` config section: how the pose network runs (see the module docstring)."""
 
     backend: Backend = "torch"
     precision: Precision = "fp32"
@@ -126,7 +122,7 @@ class ModelRunner:
         self._memory_format = torch.channels_last if self.mode.channels_last else torch.contiguous_format
         if self.mode.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._compiled: Forward | None = None
         self._graphs: dict[int, _GraphBucket] = {}
         self._session = None
         if self.mode.backend == "onnxruntime":
@@ -183,7 +179,7 @@ class ModelRunner:
         return torch.cat(outputs)
 
 
-def _try_compile(fn: Callable[[torch.Tensor], torch.Tensor], mode: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def _try_compile(fn: Forward, mode: str) -> Forward | None:
     """``torch.compile(fn)``, or None (logged) when torch.compile itself refuses."""
     try:
         return torch.compile(fn, mode=mode)
@@ -195,7 +191,7 @@ def _try_compile(fn: Callable[[torch.Tensor], torch.Tensor], mode: str) -> Calla
 class _GraphBucket:
     """One CUDA graph for a fixed batch: static input and output buffers, padded with zeros."""
 
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], batch: int, sample_shape: tuple[int, ...],
+    def __init__(self, fn: Forward, batch: int, sample_shape: tuple[int, ...],
                  device: torch.device, memory_format: torch.memory_format) -> None:
         self.input = torch.zeros(batch, *sample_shape, device=device).contiguous(memory_format=memory_format)
         # Warm-up on a side stream (cuDNN autotuning, lazy inits) must precede capture.

@@ -19,15 +19,11 @@ from torch.utils.data import DataLoader
 from posetrack.data.dataset import TopDownDataset
 from posetrack.data.records import PoseRecord
 from posetrack.data.transforms import train_pipeline
+from posetrack.models.bench import time_forward
 from posetrack.pose.codec import HeatmapCodec
 from posetrack.train.loss import JointsMSELoss
 
 logger = logging.getLogger(__name__)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def bench_train_step(model: torch.nn.Module, *, input_size: Sequence[int], batch_size: int, iters: int,
@@ -60,16 +56,8 @@ def bench_train_step(model: torch.nn.Module, *, input_size: Sequence[int], batch
         scaler.step(optimizer)
         scaler.update()
 
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(iters):
-        step()
-    _sync(device)
-    seconds = time.perf_counter() - start
-    return {"images_per_s": batch_size * iters / seconds, "step_ms": 1000 * seconds / iters,
-            "batch_size": batch_size}
+    seconds = time_forward(step, device, iters, warmup)
+    return {"images_per_s": batch_size / seconds, "step_ms": 1000 * seconds, "batch_size": batch_size}
 
 
 def bench_data_loading(records: Sequence[PoseRecord], *, codec: HeatmapCodec, flip_pairs: Sequence[Sequence[int]],

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -27,9 +28,11 @@ from posetrack.models.checkpoint import CheckpointError
 from posetrack.pose.codec import HeatmapCodec
 from posetrack.train.config import DatasetConfig, TrainConfig
 from posetrack.train.distributed import DistInfo
-from posetrack.train.evaluation import gt_regions, keypoint_ap_evaluation, records_to_coco
+from posetrack.eval.coco import gt_regions
+from posetrack.train.evaluation import keypoint_ap_evaluation, posetrack_map_evaluation, records_to_coco
 from posetrack.train.hooks import (
-    CHECKPOINT_FILE, CheckpointHook, EvalHook, IterationTimer, LRSchedulerHook, MetricsWriter, ProgressBar,
+    CHECKPOINT_FILE, CheckpointHook, EvalHook, IterationTimer, LRSchedulerHook, MetricsWriter, PreciseBN,
+    ProgressBar,
 )
 from posetrack.train.loss import JointsMSELoss
 from posetrack.train.trainer import Trainer
@@ -137,7 +140,9 @@ def build_trainer(exp: Experiment, *, out_dir: str | Path, device: torch.device,
 
     hooks = [IterationTimer(), ProgressBar(enabled=progress)]
     if cfg.val_set is not None:
-        hooks.append(EvalHook(_build_evaluation(exp, cfg.val_set, device), period=cfg.eval_period,
+        if cfg.precise_bn_batches:
+            hooks.append(PreciseBN(cfg.precise_bn_batches, period=cfg.eval_period))
+        hooks.append(EvalHook(_build_evaluation(exp, cfg.val_set, device, out_dir), period=cfg.eval_period,
                               metric=cfg.eval_metric, out_dir=out_dir))
     hooks += [MetricsWriter(out_dir, tensorboard=tensorboard), LRSchedulerHook(scheduler),
               CheckpointHook(out_dir, period=cfg.checkpoint_period)]
@@ -147,14 +152,12 @@ def build_trainer(exp: Experiment, *, out_dir: str | Path, device: torch.device,
     if resume is not None:
         trainer.resume(resume)
     if dist_info.is_main:
-        import yaml
-
         write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(to_dict(exp), sort_keys=False))
     logger.info("%d training people, %d steps per epoch, %s", len(records), len(loader), pipeline)
     return trainer
 
 
-def _build_evaluation(exp: Experiment, split: DatasetConfig, device: torch.device):
+def _build_evaluation(exp: Experiment, split: DatasetConfig, device: torch.device, out_dir: Path):
     if split.format == "mpii":
         raise ValueError("train.val_set: MPII evaluation (PCKh) is not implemented; leave val_set unset")
     in_w, in_h = exp.data.input_size
@@ -163,8 +166,18 @@ def _build_evaluation(exp: Experiment, split: DatasetConfig, device: torch.devic
         from posetrack.eval.coco import load_coco as load_coco_gt
 
         coco_gt = load_coco_gt(split.ann)
+    elif Path(split.ann).is_dir():
+        logger.info("PoseTrack validation: poseval mAP on the GT boxes (%s)", split.ann)
+        t = exp.test
+        return posetrack_map_evaluation(
+            split.ann, split.images, gt_regions(records), work_dir=out_dir / "val_predictions",
+            input_size=exp.data.input_size, flip_pairs=exp.data.flip_pairs, device=device,
+            batch_size=t.batch_size, flip_test=t.flip_test, shift_heatmap=t.shift_heatmap,
+            refine=t.post_process, in_vis_thre=t.in_vis_thre,
+        )
     else:
-        logger.info("PoseTrack validation: COCO-style OKS AP on the GT boxes (not poseval mAP)")
+        logger.info("PoseTrack validation from one combined file: COCO-style OKS AP on the GT boxes "
+                    "(poseval mAP needs a folder of per-video files)")
         coco_gt = records_to_coco(records)
     t = exp.test
     return keypoint_ap_evaluation(

@@ -52,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     eval_period: int = 10  # epochs
     eval_metric: str = "AP"  # keeps model_best.pth
+    precise_bn_batches: int = 0  # >0: recompute BN statistics on this many batches before each eval (not official)
     checkpoint_period: int = 1  # epochs
     init: str | None = None  # pretrained name or weights file to start from (fine-tuning)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

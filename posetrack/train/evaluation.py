@@ -1,16 +1,17 @@
 """Evaluation during training: the official test-time inference on a validation split.
 
 ``keypoint_ap_evaluation`` returns ``evaluate(model) -> {"AP": ..., "AR": ..., ...}``
-for ``EvalHook``. It runs ``posetrack.pose.estimator.TopDownEstimator`` (flip
-test, quarter offset, rescoring) on given crop regions -- the GT boxes of the
-records, or detector boxes -- and scores with ``posetrack.eval.coco``
-(OKS-NMS + pycocotools).
+for ``EvalHook``: ``posetrack test``'s inference (``TopDownEstimator`` +
+``posetrack.eval.coco.run_inference``: flip test, quarter offset, rescoring, OKS-NMS,
+pycocotools) on given crop regions (``posetrack.eval.coco.gt_regions`` of the
+records, or detector boxes).
 
-Ground truth: the COCO annotation file itself (so the numbers are the official
-COCO AP), or, for PoseTrack records, a COCO-style index built from the records
-(``records_to_coco``): OKS AP with COCO's sigmas on the PoseTrack slots, area =
-the keypoint box area. That is a training-progress signal, not the PoseTrack
-mAP of poseval.
+Metrics: COCO -> the official COCO AP against the annotation file. PoseTrack
+with a folder of per-video GT files -> ``posetrack_map_evaluation``: poseval's
+mAP (``posetrack.eval.posetrack``) of poses on the GT boxes. PoseTrack given as one
+combined file -> a COCO-style index built from the records (``records_to_coco``):
+OKS AP with COCO's sigmas on the PoseTrack slots, area = the keypoint box area; a
+training-progress signal only.
 """
 
 from __future__ import annotations
@@ -26,27 +27,11 @@ import torch
 from pycocotools.coco import COCO
 
 from posetrack.data.records import PoseRecord
-from posetrack.eval.coco import COCOKeypointEvaluator
+from posetrack.eval.coco import COCOKeypointEvaluator, Regions, run_inference
 from posetrack.io.image import read_image_rgb
 from posetrack.pose.estimator import TopDownEstimator
 
 logger = logging.getLogger(__name__)
-
-# image id -> (image file, centers (n, 2), sizes (n, 2), box scores (n,)), image px
-Regions = dict[int, tuple[Path, np.ndarray, np.ndarray, np.ndarray]]
-
-
-def gt_regions(records: Sequence[PoseRecord]) -> Regions:
-    """Crop regions of the GT people, grouped by image; GT boxes score 1 (official)."""
-    grouped: dict[int, list[PoseRecord]] = {}
-    for rec in records:
-        grouped.setdefault(rec.image_id, []).append(rec)
-    return {
-        image_id: (recs[0].image, np.stack([r.center for r in recs]), np.stack([r.box_size for r in recs]),
-                   np.ones(len(recs)))
-        for image_id, recs in grouped.items()
-    }
-
 
 def records_to_coco(records: Sequence[PoseRecord]) -> COCO:
     """A pycocotools GT index from records (for sets without a COCO file, e.g. PoseTrack).
@@ -90,11 +75,51 @@ def keypoint_ap_evaluation(
                                      shift_heatmap=shift_heatmap, refine=refine, in_vis_thre=in_vis_thre,
                                      device=device, batch_size=batch_size)
         evaluator = COCOKeypointEvaluator(coco_gt, oks_thre=oks_thre, soft_nms=soft_nms)
-        for image_id in sorted(regions):
-            image_file, centers, sizes, scores = regions[image_id]
-            batch = estimator.prepare_regions(read_image_rgb(image_file), centers, sizes)
-            poses = estimator.decode(estimator.heatmaps(batch.crops), batch.centers, batch.sizes, scores)
-            evaluator.process(image_id, poses)
+        run_inference(estimator, evaluator, regions)
         return evaluator.evaluate()
+
+    return evaluate
+
+
+def posetrack_map_evaluation(
+    gt_dir: str | Path, root: str | Path, regions: Regions, *, work_dir: str | Path, input_size: Sequence[int],
+    flip_pairs: Sequence[Sequence[int]], device: torch.device, batch_size: int = 32, flip_test: bool = True,
+    shift_heatmap: bool = True, refine: bool = True, in_vis_thre: float = 0.2,
+) -> Callable[[torch.nn.Module], dict[str, float]]:
+    """Build ``evaluate(model) -> {"AP": total, "AP Head": ..., ...}`` with poseval's mAP.
+
+    Poses every GT box of ``regions`` (image id -> crop regions, keyed to the
+    records of the same GT files), writes one prediction file per GT video into
+    ``work_dir`` (``posetrack.io.posetrack_json``) and scores them with
+    ``posetrack.eval.posetrack.evaluate`` (PCKh 0.5 AP, poseval's rules). Values
+    are fractions (poseval's percent / 100). People get track ids 0..n-1 per
+    frame: only AP is meaningful here, not MOTA. The model must predict the
+    PoseTrack 2018 slots.
+    """
+    from posetrack.eval.posetrack import evaluate as poseval
+    from posetrack.io.posetrack_json import PersonPose, frames_like, write_video_predictions
+
+    gt_dir, root, work_dir = Path(gt_dir), Path(root), Path(work_dir)
+    by_image = {image_file: image_id for image_id, (image_file, *_rest) in regions.items()}
+
+    def evaluate(model: torch.nn.Module) -> dict[str, float]:
+        estimator = TopDownEstimator(model, input_size=input_size, flip_test=flip_test, flip_pairs=flip_pairs,
+                                     shift_heatmap=shift_heatmap, refine=refine, in_vis_thre=in_vis_thre,
+                                     device=device, batch_size=batch_size)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        for gt_file in sorted(gt_dir.glob("*.json")):
+            frames = frames_like(gt_file)
+            for frame in frames:
+                image_id = by_image.get(root / frame.file_name)
+                if image_id is None:  # a frame without usable GT people
+                    continue
+                image_file, centers, sizes, scores = regions[image_id]
+                batch = estimator.prepare_regions(read_image_rgb(image_file), centers, sizes)
+                poses = estimator.decode(estimator.heatmaps(batch.crops), batch.centers, batch.sizes, scores)
+                frame.people = [PersonPose(track_id=i, keypoints=poses.keypoints[i], score=float(poses.scores[i]))
+                                for i in range(len(poses))]
+            write_video_predictions(work_dir / gt_file.name, frames)
+        ap = poseval(gt_dir, work_dir)["ap"]
+        return {"AP": ap["Total"] / 100, **{f"AP {k}": v / 100 for k, v in ap.items() if k != "Total"}}
 
     return evaluate

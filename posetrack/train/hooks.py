@@ -59,6 +59,41 @@ class LRSchedulerHook(HookBase):
             self.scheduler.load_state_dict(state)
 
 
+class PreciseBN(HookBase):
+    """Before each evaluation, recompute BatchNorm running statistics over ``num_batches``
+    training batches (true averages, no gradient), as detectron2's PreciseBN.
+
+    Not in the official recipe (off by default): BN running averages (momentum 0.1)
+    trail the weights, which matters for short runs and fine-tunes evaluated early.
+    Must run before ``EvalHook`` and with the same ``period``.
+    """
+
+    def __init__(self, num_batches: int, period: int) -> None:
+        self.num_batches = num_batches
+        self.period = period
+
+    @torch.no_grad()
+    def after_epoch(self) -> None:
+        t = self.trainer
+        if not ((t.epoch + 1) % self.period == 0 or t.epoch + 1 == t.max_epochs):
+            return
+        bns = [m for m in t.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        momenta = [bn.momentum for bn in bns]
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the batches below
+        t.model.train()
+        done = 0
+        while done < self.num_batches:
+            for batch in t.loader:
+                t.model(batch["input"].to(t.device))
+                done += 1
+                if done == self.num_batches:
+                    break
+        for bn, momentum in zip(bns, momenta):
+            bn.momentum = momentum
+
+
 class CheckpointHook(HookBase):
     """Every ``period`` epochs (and after the last) write ``out_dir/checkpoint.pth``
     atomically; after the last epoch also ``final_state.pth`` (bare weights)."""
@@ -105,6 +140,8 @@ class EvalHook(HookBase):
             t.model.train()
             t.storage.update({f"eval/{k}": float(v) for k, v in results.items()})
             self.history.append({"epoch": t.epoch, **results})
+            if self.metric not in results:
+                raise ValueError(f"train.eval_metric {self.metric!r} is not an evaluation result: {sorted(results)}")
             value = float(results[self.metric])
             logger.info("epoch %d: %s", t.epoch, ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
             if value > self.best:
