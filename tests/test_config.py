@@ -54,6 +54,12 @@ def test_bad_values_are_reported_with_their_key(override, message):
         load_config(Outer, None, [override])
 
 
+def test_exponent_without_dot_is_a_float():
+    assert load_config(Inner, None, ["sigma=1e-4"]).sigma == 1e-4
+    with pytest.raises(ConfigError, match="sigma: expected a number, got 'abc'"):
+        load_config(Inner, None, ["sigma=abc"])
+
+
 def test_optional_accepts_null_and_value():
     assert load_config(Outer, None, ["weights=null"]).weights is None
     assert load_config(Outer, None, ["weights=a.pth"]).weights == "a.pth"

@@ -25,9 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", default=None,
                         help="pipeline graph YAML (default: pipelines/flowtrack.yaml)")
     parser.add_argument("--weights", default=None,
-                        help="pose weights: registered name (e.g. hrnet_w32_coco_256x192) or a .pth path")
+                        help="pose weights: registered name (e.g. hrnet_w32_coco_256x192) or a .pth path "
+                             "(default: hrnet_w32_coco_256x192; offline without it: the bundled demo weights "
+                             "hrnet_w16_demo_128x96, with a notice)")
     parser.add_argument("--model", default=None, metavar="ARCH",
                         help="pose architecture for a weights path, e.g. hrnet_w32, hrnet_w48, hrnet_w16")
+    parser.add_argument("--detector", choices=("auto", "frcnn", "hog"), default=None,
+                        help="person detector: Faster R-CNN (frcnn) or OpenCV HOG (no weights, weaker); default "
+                             "auto: frcnn if its weights are given, cached or downloadable, else hog with a notice")
     parser.add_argument("--detector-weights", default=None, help="Faster R-CNN R50-FPN state_dict path")
     parser.add_argument("--flow", choices=("flownet2", "dis"), default=None,
                         help="optical flow method (default: FlowNet2 if its checkpoint is available, else DIS)")
@@ -81,6 +86,7 @@ def parse_settings(args: argparse.Namespace) -> dict[str, dict]:
         settings.setdefault(stage, {})[key] = value
 
     for flag, stage, key in ((args.weights, "pose", "weights"), (args.model, "pose", "arch"),
+                             (args.detector, "detect", "backend"),
                              (args.detector_weights, "detect", "weights"), (args.flow, "flow", "method"),
                              (args.flow_checkpoint, "flow", "checkpoint")):
         if flag is not None:
@@ -131,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.out)
     if args.detections is not None and not Path(args.detections).is_file():
         raise CLIError(f"detections file not found: {args.detections}")
+    if args.detections is not None and (args.detector or args.detector_weights):
+        raise CLIError("--detections replaces the detector: drop --detector / --detector-weights")
     try:
         cfg = load_pipeline(args.pipeline)
         if args.detections is not None:

@@ -9,6 +9,8 @@ file name are the start of its SHA-256, which is checked after every download.
 
 Where a file comes from, in order: an explicit ``path``; ``$POSETRACK_WEIGHTS_DIR/<file>``;
 the cache ``torch.hub.get_dir()/checkpoints/<file>``; otherwise it is downloaded there.
+A *bundled* record (``hrnet_w16_demo_128x96``, the offline fallback) has no URL: its file
+ships inside the package (``posetrack/models/assets/``) and is never downloaded.
 """
 
 from __future__ import annotations
@@ -26,25 +28,35 @@ from posetrack.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Weights", "WeightsError", "get_weights", "list_weights", "WEIGHTS_DIR_ENV"]
+__all__ = ["Weights", "WeightsError", "WeightsUnavailableError", "get_weights", "list_weights", "WEIGHTS_DIR_ENV",
+           "DEMO_WEIGHTS"]
 
 WEIGHTS_DIR_ENV = "POSETRACK_WEIGHTS_DIR"
 _CHUNK = 1 << 20
 _MMPOSE_URL = "https://download.openmmlab.com/mmpose/top_down/hrnet/"
 _MMPOSE_SOURCE = "mmpose 0.x model zoo (OpenMMLab), configs/body/2d_kpt_sview_rgb_img/topdown_heatmap"
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # posetrack/: bundled files are relative to it
+DEMO_WEIGHTS = "hrnet_w16_demo_128x96"
 
 
 class WeightsError(RuntimeError):
     """A pretrained file could not be obtained or failed its hash check."""
 
 
+class WeightsUnavailableError(WeightsError):
+    """The download could not reach its URL (offline, DNS, HTTP error): callers may fall back."""
+
+
 @dataclass(frozen=True)
 class Weights:
     """One pretrained checkpoint and what it needs at inference time.
 
-    ``sha256`` is the full hex digest or its published prefix (at least 8 chars).
+    ``sha256`` is the full hex digest or its published prefix (at least 8 chars); a
+    bundled record may leave it empty (the wheel's RECORD already hashes its files).
     ``input_size`` is (width, height) of the network input crop in pixels.
     ``metrics`` are the publisher's numbers (not measured here).
+    ``bundled``: path of a file shipped inside the package, relative to ``posetrack/``;
+    set instead of ``url`` for weights that are never downloaded.
     """
 
     name: str
@@ -57,14 +69,22 @@ class Weights:
     metrics: Mapping[str, float] = field(default_factory=dict)
     source: str = ""
     license: str = ""
+    bundled: str = ""
 
     def __post_init__(self) -> None:
-        if len(self.sha256) < 8 or any(c not in "0123456789abcdef" for c in self.sha256):
+        if bool(self.url) == bool(self.bundled):
+            raise ValueError(f"weights {self.name!r}: set exactly one of url and bundled")
+        hex_ok = len(self.sha256) >= 8 and all(c in "0123456789abcdef" for c in self.sha256)
+        if (self.sha256 or self.url) and not hex_ok:
             raise ValueError(f"weights {self.name!r}: sha256 must be >= 8 lowercase hex chars, got {self.sha256!r}")
 
     @property
     def filename(self) -> str:
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
+        return (self.url or self.bundled).rstrip("/").rsplit("/", 1)[-1]
+
+    def bundled_path(self) -> Path:
+        """Where a bundled record's file lies in the installed package."""
+        return _PACKAGE_DIR / self.bundled
 
     def cache_path(self, cache_dir: str | os.PathLike | None = None) -> Path:
         if cache_dir is None:
@@ -85,6 +105,13 @@ class Weights:
         env_dir = os.environ.get(WEIGHTS_DIR_ENV)
         if env_dir and (Path(env_dir) / self.filename).is_file():
             return self._checked(Path(env_dir) / self.filename)
+        if self.bundled:
+            if not self.bundled_path().is_file():
+                raise WeightsError(
+                    f"the bundled weights {self.name!r} are missing from the installed package "
+                    f"({self.bundled_path()}); reinstall posetrack, or pass --weights NAME|PATH"
+                )
+            return self._checked(self.bundled_path())
         target = self.cache_path(cache_dir)
         if target.is_file():
             logger.debug("weights %s: cache hit %s", self.name, target)
@@ -95,6 +122,8 @@ class Weights:
     def _checked(self, path: Path) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"weights file for {self.name!r} not found: {path}")
+        if not self.sha256:
+            return path
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
             while chunk := fh.read(_CHUNK):
@@ -118,7 +147,7 @@ class Weights:
             response = urllib.request.urlopen(self.url, timeout=timeout)  # noqa: S310 (https/file URLs from records)
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise WeightsError(
+            raise WeightsUnavailableError(
                 f"could not download {self.url} ({reason}). Offline? Fetch that file elsewhere and put it at "
                 f"{target}, or put it in ${WEIGHTS_DIR_ENV}/, or pass its path (--weights PATH)"
             ) from exc
@@ -166,6 +195,13 @@ _REGISTRY: dict[str, Weights] = {w.name: w for w in (
             _W_256, "posetrack18", {"posetrack18/mAP_gt_boxes": 84.4, "posetrack18/mAP_det_boxes": 77.4}),
     _mmpose("hrnet_w48_posetrack18_384x288", "hrnet_w48_posetrack18_384x288-5fd6d3ff_20211130.pth", "hrnet_w48",
             _W_384, "posetrack18", {"posetrack18/mAP_gt_boxes": 84.5, "posetrack18/mAP_det_boxes": 77.8}),
+    # The offline fallback of `posetrack track`: trained here, small, no download. COCO-17 joint
+    # order; labels came from a teacher model, not from COCO annotators (see MODEL_CARD.md).
+    Weights(name=DEMO_WEIGHTS, url="", sha256="", arch="hrnet_w16", num_joints=17, input_size=(96, 128),
+            dataset="blazepose-pseudo-coco17",
+            source="distilled here from MediaPipe BlazePose pseudo-labels on the sample videos; "
+                   "posetrack/models/assets/MODEL_CARD.md",
+            license="see MODEL_CARD.md", bundled="models/assets/hrnet_w16_demo_128x96.pth"),
 )}
 
 

@@ -1,10 +1,16 @@
-"""detect: torchvision Faster R-CNN R50-FPN person boxes, a batch of frames per call."""
+"""detect: person boxes from torchvision Faster R-CNN R50-FPN (a batch of frames per call)
+or, without its weights, OpenCV's HOG people detector (no weights file, offline).
+
+``backend: auto`` (default) uses Faster R-CNN when its weights are given, cached or
+downloadable, and otherwise falls back to HOG with one warning that states HOG's limits.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -19,13 +25,21 @@ class DetectorWeightsError(RuntimeError):
     """The detector weights are not on disk and cannot be downloaded."""
 
 
+HOG_LIMITS = ("finds upright, mostly unoccluded people taller than ~1/9 of the frame (and >= 96 px); misses "
+              "sitting, crouching, occluded and cut-off people; false positives on poles and trees; ~1 s/frame "
+              "on one CPU core; optical-flow propagation bridges frames it misses")
+
+
 @dataclass(frozen=True)
 class DetectParams:
-    score_threshold: float = 0.5  # lower: more (and more false) person boxes reach the pose stage
-    weights: str | None = None  # local state_dict path; None: torchvision's COCO_V1 weights (hub cache)
+    backend: Literal["auto", "frcnn", "hog"] = "auto"  # auto: frcnn if its weights can be had, else hog
+    score_threshold: float = 0.5  # frcnn: lower gives more (and more false) person boxes
+    weights: str | None = None  # frcnn local state_dict path; None: torchvision's COCO_V1 weights (hub cache)
     device: str = "cpu"
-    min_size: int = 800  # torchvision resize: shorter side (smaller is faster, misses small people)
+    min_size: int = 800  # frcnn resize: shorter side (smaller is faster, misses small people)
     max_size: int = 1333
+    hog_threshold: float = 1.0  # hog: min SVM margin of a box (higher: fewer false positives, more misses)
+    hog_min_height: int = 864  # hog: lower frames are upscaled to this first (finds smaller people, slower)
 
 
 def detector_weights_path(weights: str | None) -> Path:
@@ -58,26 +72,52 @@ class DetectStage(Stage):
     """Person boxes of each frame.
 
     Input ``image`` (H, W, 3) uint8 RGB; output ``detections`` (N, 5) float32
-    x1, y1, x2, y2 (image px), score >= ``score_threshold``, person class only.
+    x1, y1, x2, y2 (image px), score. frcnn: person class, score >= ``score_threshold``.
+    hog: score = logistic(SVM margin) in (0, 1), margin >= ``hog_threshold``; a monotonic
+    squashing (not a calibrated probability) so that pose rescoring and the propagate
+    stage's ``min_score`` see the same range as with Faster R-CNN.
     """
 
     Params = DetectParams
     inputs = ("image",)
     outputs = ("detections",)
 
-    def __init__(self, score_threshold: float = 0.5, weights: str | None = None, device: str = "cpu",
-                 min_size: int = 800, max_size: int = 1333):
+    def __init__(self, backend: str = "auto", score_threshold: float = 0.5, weights: str | None = None,
+                 device: str = "cpu", min_size: int = 800, max_size: int = 1333, hog_threshold: float = 1.0,
+                 hog_min_height: int = 864):
+        self.backend = backend
         self.score_threshold = score_threshold
         self.weights = weights
         self.device = device
         self.min_size, self.max_size = min_size, max_size
+        self.hog_threshold, self.hog_min_height = hog_threshold, hog_min_height
+        self.used: str | None = None  # "frcnn" or "hog" once opened
         self.model = None
+        self.hog = None
 
     def open(self) -> None:
+        self.used = "hog" if self.backend == "hog" else "frcnn"
+        if self.used == "frcnn":
+            try:
+                path = detector_weights_path(self.weights)
+            except DetectorWeightsError as exc:
+                if self.backend == "frcnn" or self.weights is not None:  # asked for explicitly: no fallback
+                    raise
+                logger.warning("detector: %s; falling back to OpenCV's HOG people detector, which %s", exc, HOG_LIMITS)
+                self.used = "hog"
+        if self.used == "hog":
+            from posetrack.track.stages.hog_detector import HOGPersonDetector
+
+            self.hog = HOGPersonDetector(score_threshold=self.hog_threshold, min_height=self.hog_min_height)
+            if self.backend == "hog":
+                logger.info("detector: OpenCV HOG people detector (no weights); it %s", HOG_LIMITS)
+            return
+        self._load_frcnn(path)
+
+    def _load_frcnn(self, path: Path) -> None:
         import torch
         from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
-        path = detector_weights_path(self.weights)
         model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91,
                                         min_size=self.min_size, max_size=self.max_size)
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -94,6 +134,8 @@ class DetectStage(Stage):
     def process_batch(self, batch: list[dict]) -> list[dict]:
         import torch
 
+        if self.hog is not None:
+            return [{"detections": self._hog_detections(item["image"])} for item in batch]
         tensors = [torch.from_numpy(item["image"]).to(self.device).permute(2, 0, 1).float().div_(255) for item in batch]
         with torch.inference_mode():
             results = self.model(tensors)
@@ -104,5 +146,10 @@ class DetectStage(Stage):
             out.append({"detections": boxes.cpu().numpy().astype(np.float32)})
         return out
 
+    def _hog_detections(self, image: np.ndarray) -> np.ndarray:
+        xywh, margins = self.hog(image)
+        scores = 1.0 / (1.0 + np.exp(-margins))
+        return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:], scores[:, None]], 1).astype(np.float32)
+
     def close(self) -> None:
-        self.model = None
+        self.model = self.hog = None

@@ -19,7 +19,9 @@ DEFAULT_WEIGHTS = "hrnet_w32_coco_256x192"
 
 @dataclass(frozen=True)
 class PoseParams:
-    weights: str = DEFAULT_WEIGHTS  # registered name (posetrack.models.weights.list_weights()) or a .pth path
+    # registered name (posetrack.models.weights.list_weights()) or a .pth path; None: DEFAULT_WEIGHTS,
+    # or the bundled demo weights when those cannot be had offline (see default_pose_weights)
+    weights: str | None = None
     arch: str | None = None  # e.g. "hrnet_w32"; None: the registered weights' arch (a path: hrnet_w32)
     input_size: tuple[int, int] | None = None  # (width, height); None: the weights' size, else 192x256
     keypoints: Literal["coco", "posetrack18"] | None = None  # joint set; None: from the weights record, else coco
@@ -40,6 +42,35 @@ class PoseModelChoice:
     num_joints: int
 
 
+def default_pose_weights() -> str:
+    """``DEFAULT_WEIGHTS`` when cached or downloadable, else (offline) the bundled demo weights.
+
+    Only a failed download falls back, with one warning; a corrupt file or missing bundled
+    weights raise ``WeightsError``. Explicit weights never come through here.
+    """
+    from posetrack.models.weights import (
+        DEMO_WEIGHTS, WEIGHTS_DIR_ENV, WeightsError, WeightsUnavailableError, get_weights,
+    )
+
+    official = get_weights(DEFAULT_WEIGHTS)
+    try:
+        official.fetch()
+        return DEFAULT_WEIGHTS
+    except WeightsUnavailableError as exc:
+        reason = getattr(exc.__cause__, "reason", exc.__cause__)
+    demo = get_weights(DEMO_WEIGHTS)
+    try:
+        demo.fetch()
+    except WeightsError as exc:
+        raise WeightsError(f"official weights {DEFAULT_WEIGHTS} unavailable offline ({reason}) and {exc}") from None
+    logger.warning(
+        "official weights %s unavailable offline (%s; put %s in %s or $%s); using the bundled demo weights %s "
+        "(%s %dx%d distilled from BlazePose, see posetrack/models/assets/MODEL_CARD.md) - not for benchmarks",
+        DEFAULT_WEIGHTS, reason, official.filename, official.cache_path().parent, WEIGHTS_DIR_ENV,
+        DEMO_WEIGHTS, demo.arch, demo.input_size[1], demo.input_size[0])
+    return DEMO_WEIGHTS
+
+
 def resolve_pose_model(weights: str, arch: str | None = None, input_size: tuple[int, int] | None = None,
                        keypoints: str | None = None) -> PoseModelChoice:
     """Fill unset fields from the pretrained registry (``weights`` a registered name) or defaults."""
@@ -48,7 +79,8 @@ def resolve_pose_model(weights: str, arch: str | None = None, input_size: tuple[
     if weights in list_weights():
         record = get_weights(weights)
         return PoseModelChoice(weights, arch or record.arch, tuple(input_size or record.input_size),
-                               keypoints or ("coco" if record.dataset == "coco" else "posetrack18"), record.num_joints)
+                               keypoints or ("posetrack18" if record.dataset == "posetrack18" else "coco"),
+                               record.num_joints)
     if not Path(weights).is_file():
         raise FileNotFoundError(
             f"pose weights not found: {weights} (not a file, nor a registered name: {', '.join(list_weights())})"
@@ -66,7 +98,7 @@ class PoseStage(Stage):
     outputs = ("poses",)
     recurrent = True  # its boxes depend on the previous frame's tracks
 
-    def __init__(self, weights: str = DEFAULT_WEIGHTS, arch: str | None = None,
+    def __init__(self, weights: str | None = None, arch: str | None = None,
                  input_size: tuple[int, int] | None = None, keypoints: str | None = None, flip_test: bool = True,
                  min_score: float = 0.0, device: str = "cpu", batch_size: int = 64):
         self.choice: PoseModelChoice | None = None
@@ -79,7 +111,8 @@ class PoseStage(Stage):
         from posetrack.pose.estimator import TopDownEstimator
         from posetrack.pose.keypoints import KEYPOINT_SETS
 
-        self.choice = c = resolve_pose_model(*self._request)
+        weights, *rest = self._request
+        self.choice = c = resolve_pose_model(weights or default_pose_weights(), *rest)
         model = build_model(c.arch, num_joints=c.num_joints)
         load_checkpoint(model, c.weights)
         self.estimator = TopDownEstimator(model, input_size=c.input_size, flip_test=self.flip_test,
