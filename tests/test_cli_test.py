@@ -21,15 +21,6 @@ NARROW = ["--set", "model.width=8"]
 SMALL_INPUT = ["--set", "data.input_size=[64,64]", "--set", "data.heatmap_size=[16,16]"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On the shared 2-core CI box, 2 intra-op threads are ~30x slower than 1 under load."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A width-8 HRNet saved as the official .pth files are: a bare state dict."""

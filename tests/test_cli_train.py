@@ -14,14 +14,6 @@ from cli_runner import cli_runner
 CONFIG = "configs/posetrack/hrnet_w48_384x288_finetune.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared CPUs: avoid OpenMP oversubscription
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def run(monkeypatch, capsys):
     return cli_runner(monkeypatch, capsys, "train")

@@ -38,15 +38,6 @@ INPUT_SIZE = (96, 128)  # (w, h)
 HEATMAP_W = INPUT_SIZE[0] // 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On the shared 2-core CI box, 2 intra-op threads are much slower than 1 under load."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _peaky_hrnet_w8() -> nn.Module:
     """HRNet-W8 whose heatmaps vary across the crop (the official std-0.001 init gives ~constant maps)."""
     torch.manual_seed(0)

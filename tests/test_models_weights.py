@@ -137,7 +137,8 @@ def test_registry_records() -> None:
     names = list_weights()
     assert {"hrnet_w32_coco_256x192", "hrnet_w32_coco_384x288", "hrnet_w48_coco_256x192",
             "hrnet_w48_coco_384x288", "hrnet_w48_posetrack18_384x288"} <= set(names)
-    for name in names:
+    assert [n for n in names if get_weights(n).bundled] == [W.DEMO_WEIGHTS]  # the offline fallback, no URL
+    for name in (n for n in names if n != W.DEMO_WEIGHTS):
         rec = get_weights(name)
         assert rec.url.startswith("https://download.openmmlab.com/mmpose/top_down/hrnet/")
         # The published file name carries the sha256 prefix (torch.hub convention).

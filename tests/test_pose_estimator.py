@@ -79,13 +79,8 @@ def test_real_narrow_hrnet_and_no_boxes():
     torch.manual_seed(0)
     est = TopDownEstimator(build_model("hrnet_w8"), input_size=(96, 128), batch_size=2)
     img = _image_with_dot()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 threads on the loaded 2-core CI box are ~20x slower
-    try:
-        empty = est(img, np.zeros((0, 4)), np.zeros(0))
-        res = est(img, np.array([[150.0, 50, 150, 200]] * 3), np.ones(3))
-    finally:
-        torch.set_num_threads(threads)
+    empty = est(img, np.zeros((0, 4)), np.zeros(0))
+    res = est(img, np.array([[150.0, 50, 150, 200]] * 3), np.ones(3))
     assert empty.keypoints.shape == (0, 17, 3) and empty.scores.shape == (0,) and len(empty) == 0
     assert res.keypoints.shape == (3, 17, 3) and np.isfinite(res.keypoints).all()
     np.testing.assert_allclose(res.keypoints, np.repeat(res.keypoints[:1], 3, axis=0), atol=1e-4)

@@ -25,24 +25,19 @@ STEPS = 60
 
 
 def test_overfit_coco_sample_loss_falls_and_ap_rises(tmp_path, coco_sample):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared CPUs: OpenMP oversubscription makes tiny convs ~30x slower
-    try:
-        d = coco_sample
-        exp = load_config(Experiment, "configs/coco/hrnet_w32_256x192.yaml", [
-            "model.width=8", "data.input_size=[64,96]", "data.heatmap_size=[16,24]",
-            f"train.train_set={{format: coco, ann: {d}/test_coco.json, images: {d}}}",
-            f"train.val_set={{format: coco, ann: {d}/test_coco.json, images: {d}}}",
-            f"train.epochs={STEPS}", "train.batch_size=12", "train.workers=0", "train.lr=0.002",
-            f"train.eval_period={STEPS}", "train.precise_bn_batches=1", "test.flip_test=false",
-            "train.augment={scale_factor: 0.0, rotation_factor: 0.0, flip: false, half_body_prob: 0.0}",
-        ])
-        trainer = build_trainer(exp, out_dir=tmp_path, device=torch.device("cpu"), progress=False, tensorboard=False)
-        (evaluator,) = [h for h in trainer.hooks if isinstance(h, EvalHook)]
-        ap_start = evaluator.evaluate(trainer.model)["AP"]
-        trainer.train()
-    finally:
-        torch.set_num_threads(before)
+    d = coco_sample
+    exp = load_config(Experiment, "configs/coco/hrnet_w32_256x192.yaml", [
+        "model.width=8", "data.input_size=[64,96]", "data.heatmap_size=[16,24]",
+        f"train.train_set={{format: coco, ann: {d}/test_coco.json, images: {d}}}",
+        f"train.val_set={{format: coco, ann: {d}/test_coco.json, images: {d}}}",
+        f"train.epochs={STEPS}", "train.batch_size=12", "train.workers=0", "train.lr=0.002",
+        f"train.eval_period={STEPS}", "train.precise_bn_batches=1", "test.flip_test=false",
+        "train.augment={scale_factor: 0.0, rotation_factor: 0.0, flip: false, half_body_prob: 0.0}",
+    ])
+    trainer = build_trainer(exp, out_dir=tmp_path, device=torch.device("cpu"), progress=False, tensorboard=False)
+    (evaluator,) = [h for h in trainer.hooks if isinstance(h, EvalHook)]
+    ap_start = evaluator.evaluate(trainer.model)["AP"]
+    trainer.train()
     with open(tmp_path / "train_log.csv", newline="") as fh:
         losses = [float(r["loss"]) for r in csv.DictReader(fh)]
     assert len(losses) == STEPS

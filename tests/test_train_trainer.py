@@ -18,15 +18,6 @@ from posetrack.train.checkpoint import load_checkpoint_file, save_checkpoint
 from posetrack.train.trainer import HookBase
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The CPUs are shared: several OpenMP threads per process slow tiny convs down badly.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(coco_sample: Path, *extra: str) -> Experiment:
     """A narrow HRNet on 32x32 crops of the real COCO sample: 12 people, 2 steps per epoch."""
     d = coco_sample

@@ -22,7 +22,8 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by the network benchmarks (`bench model`, `bench modes`)."""
     parser.add_argument("--model", default="hrnet_w32", help="model name (default hrnet_w32)")
     parser.add_argument("--input", type=input_size, default=(256, 192), metavar="HxW",
                         help="crop height x width (default 256x192)")
@@ -31,9 +32,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iters", type=int, default=10, help="timed forwards per configuration (default 10)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed forwards first (default 3)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile both networks (every mode)")
     parser.add_argument("--no-timm", action="store_true", help="skip timm's hrnet_w32 reference")
     parser.add_argument("--json", action="store_true", help="print results as one JSON object")
+
+
+def bench_device(args: argparse.Namespace):
+    """Check the shared flags and return the torch device they name."""
+    import torch
+
+    if args.iters <= 0 or args.warmup < 0:
+        raise CLIError("--iters must be positive and --warmup non-negative")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device}: CUDA is not available here")
+    return device
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_network_arguments(parser)
+    parser.add_argument("--compile", action="store_true", help="torch.compile both networks (every mode)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,11 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from posetrack.models import build_model
     from posetrack.models.bench import bench_model, default_modes
 
-    if args.iters <= 0 or args.warmup < 0:
-        raise CLIError("--iters must be positive and --warmup non-negative")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device}: CUDA is not available here")
+    device = bench_device(args)
     try:
         model = build_model(args.model)
     except ValueError as exc:

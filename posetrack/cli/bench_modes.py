@@ -12,8 +12,7 @@ import json
 import os
 
 from posetrack.cli import CLIError
-from posetrack.cli.bench_model import _batch_sizes
-from posetrack.cli.info import input_size
+from posetrack.cli.bench_model import add_network_arguments, bench_device
 
 HELP = "pose network crops/s per inference mode (precision, channels_last, compile, CUDA graphs, onnxruntime)"
 
@@ -34,20 +33,11 @@ def _modes(text: str) -> list:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="hrnet_w32", help="model name (default hrnet_w32)")
-    parser.add_argument("--input", type=input_size, default=(256, 192), metavar="HxW",
-                        help="crop height x width (default 256x192)")
-    parser.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 32, 128], metavar="B1,B2,...",
-                        help="batch sizes (default 1,32,128)")
+    add_network_arguments(parser)
     parser.add_argument("--modes", type=_modes, default=None, metavar="M1,M2,...",
                         help="modes [fp32|fp16|bf16][+cl][+compile][+graphs] or ort; fp32 eager is always "
                              f"measured too (default cpu: {DEFAULT_MODES['cpu']}; cuda: {DEFAULT_MODES['cuda']})")
-    parser.add_argument("--iters", type=int, default=10, help="timed forwards per configuration (default 10)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed forwards first (default 3)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch/onnxruntime CPU threads (default: torch's)")
-    parser.add_argument("--no-timm", action="store_true", help="skip timm's hrnet_w32 reference")
-    parser.add_argument("--json", action="store_true", help="print results as one JSON object")
 
 
 def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
@@ -60,11 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from posetrack.models import build_model
     from posetrack.models.bench_modes import bench_modes, peak_rss_mb
 
-    if args.iters <= 0 or args.warmup < 0:
-        raise CLIError("--iters must be positive and --warmup non-negative")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device}: CUDA is not available here")
+    device = bench_device(args)
     if args.threads is not None:
         if args.threads < 1:
             raise CLIError("--threads must be positive")

@@ -25,9 +25,10 @@ class DetectorWeightsError(RuntimeError):
     """The detector weights are not on disk and cannot be downloaded."""
 
 
-HOG_LIMITS = ("finds upright, mostly unoccluded people taller than ~1/9 of the frame (and >= 96 px); misses "
-              "sitting, crouching, occluded and cut-off people; false positives on poles and trees; ~1 s/frame "
-              "on one CPU core; optical-flow propagation bridges frames it misses")
+HOG_LIMITS = ("finds upright, mostly unoccluded people at least ~96 px tall (frames lower than hog_min_height, "
+              "default 864 px, are upscaled first: ~1/9 of their height); misses sitting, crouching, occluded and "
+              "cut-off people; false positives on poles and trees; ~1 s/frame on a CPU core; optical-flow "
+              "propagation bridges frames it misses")
 
 
 @dataclass(frozen=True)
