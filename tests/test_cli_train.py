@@ -30,6 +30,16 @@ def smoke_args(pt18, *extra):
     return ["train", "--config", CONFIG, "--no-progress", *[a for s in sets for a in ("--set", s)]]
 
 
+@pytest.mark.parametrize("command", ["train", "test"])
+def test_set_takes_several_pairs_and_repeats(command):
+    from posetrack.cli import build_parser
+
+    required = {"train": [], "test": ["--weights", "w.pth", "--ann", "a.json", "--images", "i", "--gt-boxes"]}
+    args = build_parser().parse_args([command, "--config", CONFIG, "--set", "a=1", "b.c=[1,2]", "--set", "d=x",
+                                      *required[command]])
+    assert args.set == ["a=1", "b.c=[1,2]", "d=x"]
+
+
 def _rows(path):
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -48,7 +58,7 @@ def test_finetune_smoke_from_official_checkpoint_and_resume(run, tmp_path, poset
     steps, epochs = _rows(out / "train_log.csv"), _rows(out / "epoch_log.csv")
     assert len(steps) == 4 and [r["lr"] for r in steps] == ["0.0001"] * 4  # fine-tune lr 1e-4
     assert len(epochs) == 2 and all(0.0 <= float(r["eval/AP"]) <= 1.0 for r in epochs)
-    assert {"eval/AP Head", "eval/AP Ankl"} <= set(epochs[0])  # poseval's joint groups
+    assert {"eval/AP Head", "eval/AP Ankle"} <= set(epochs[0])  # poseval's joint groups
     assert sorted(p.name for p in (out / "val_predictions").iterdir()) == [
         "003418_mpii_test.json", "009473_mpii_test.json", "012834_mpii_test.json"]
     # the run started from the given weights, not from a fresh init

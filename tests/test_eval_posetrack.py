@@ -171,7 +171,7 @@ def test_one_missed_person(tmp_path, real):
     r = run(tmp_path, gt, pred)
     # AP = final recall (every prediction is a true positive): 7 of 8 joints, left elbow 3 of 4
     expect(per_joint(r, "ap"), 87.5, left_elbow=75.0)
-    assert r["ap"]["Elb"] == pytest.approx((87.5 + 75.0) / 2)
+    assert r["ap"]["Elbow"] == pytest.approx((87.5 + 75.0) / 2)
     assert r["ap"]["Total"] == pytest.approx(total(87.5, left_elbow=75.0))
     # MOT over frames 0-2 (last frame skipped): 6 objects, 1 miss; left elbow 3 objects, 1 miss
     expect(per_joint(r, "mota"), 100 * (1 - 1 / 6), left_elbow=100 * (1 - 1 / 3))
@@ -344,7 +344,10 @@ def test_cli_prints_table_and_writes_json(tmp_path, real, capsys):
     printed = capsys.readouterr().out
     assert format_table(expected) in printed
     assert "& 87.5 & 87.5 & 81.2 &" in printed  # Head, Shou, Elb columns of the AP row
+    assert "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\" in printed  # poseval's headers
     saved = json.loads(out.read_text())
+    groups = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]  # issue 4's JSON keys
+    assert all(list(saved[m]) == groups for m in ("ap", "mota", "motp", "precision", "recall"))
     assert saved["ap"] == pytest.approx(expected["ap"])
     assert saved["mota"]["Total"] == pytest.approx(expected["mota"]["Total"])
     assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "nope")]) == 2

@@ -100,6 +100,23 @@ def test_writer_is_atomic_and_streams(tmp_path):
     assert not path.exists()
 
 
+class _DiskFull:
+    """File handle whose writes fail, as on a full disk."""
+
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("fmt", ["2018", "2017"])
+def test_failed_closing_write_publishes_nothing(tmp_path, fmt):
+    path = tmp_path / "v.json"
+    with pytest.raises(OSError, match="No space left"):
+        with PoseTrackWriter(path, fmt) as w:
+            w.add(FramePoses("images/val/000001_mpii_test/000000.jpg", 1, 1))
+            w._fh = _DiskFull()  # the closing write in __exit__ fails
+    assert list(tmp_path.iterdir()) == []  # neither a truncated file nor a temporary
+
+
 def test_coco_to_posetrack18_rule():
     coco = np.zeros((1, 17, 3))
     coco[0, 0] = [100, 50, 0.9]   # nose

@@ -57,6 +57,12 @@ def test_track_frame_folder_with_ground_truth_boxes(posetrack18_sample, w8, tmp_
     assert all(len(c["keypoints"]) == 51 and c["image_id"] == 10128340000 for c in coco)
     # PoseTrack slots: ears are written as absent, head_bottom/top derived from the COCO joints
     assert all(not p.present[3] and not p.present[4] for p in frame.people)
+    # our own COCO output (PoseTrack image ids) fed back as --detections gives the same boxes
+    again = tmp_path / "again"
+    assert run_track(frames, "--out", again, "--weights", w8, "--model", "hrnet_w8",
+                     "--detections", out / "coco" / "012834_mpii_test.json", "--set", "pose.flip_test=false") == 0
+    redo = json.loads((again / "coco" / "012834_mpii_test.json").read_text())
+    assert sorted(c["bbox"] for c in redo) == sorted(c["bbox"] for c in coco) and len(redo) == 11
 
 
 def test_track_video_render_2017_and_resume(posetrack18_sample, w8, tmp_path, capsys):
@@ -126,6 +132,44 @@ def test_missing_weights_and_bad_paths_are_clear_errors_without_outputs(posetrac
         run_track(video, "--out", blocker / "out")
     with pytest.raises(CLIError, match="detections file not found"):
         run_track(video, "--out", out, "--detections", tmp_path / "nope.json")
+    # several inputs: frame-index ids would give every video the same boxes
+    (tmp_path / "by_index.json").write_text(json.dumps([{"image_id": 0, "bbox": [1, 2, 3, 4]}]))
+    frames = posetrack18_sample / "images" / "val" / "012834_mpii_test"
+    with pytest.raises(ValueError, match="by_index.json: with several inputs every image_id must name its video"):
+        run_track(video, frames, "--out", out, "--detections", tmp_path / "by_index.json")
+    assert files_under(out) == []
+
+
+def test_device_flag_overrides_the_pipeline_only_when_given(tmp_path):
+    from posetrack.cli import bench_track
+
+    (tmp_path / "dets.json").write_text("[]")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("nodes:\n  - stage: decode\n  - stage: detect\n"
+                        "  - {stage: pose, streams: {boxes: detections}, params: {device: 'cuda:1'}}\n"
+                        "  - stage: associate\n")
+    for module, base in ((track, [str(tmp_path), "--out", str(tmp_path)]), (bench_track, [str(tmp_path)])):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        for extra, device in (([], "cuda:1"), (["--device", "cpu"], "cpu")):
+            args = parser.parse_args([*base, "--pipeline", str(pipeline), *extra])
+            graph = track.build_pipeline(args, track.parse_settings(args))
+            stages = {n.name: n.stage for n in graph.nodes}
+            assert (stages["detect"].device, stages["pose"].device) == ("cpu", device)
+        args = parser.parse_args([*base, "--detections", str(tmp_path / "dets.json"), "--detector-weights", "x.pth"])
+        with pytest.raises(CLIError, match="--detections replaces the detector"):
+            track.build_pipeline(args, track.parse_settings(args))
+
+
+def test_bench_track_runs_with_detections(posetrack18_sample, w8, tmp_path, capsys):
+    from posetrack.cli import main
+
+    (tmp_path / "none.json").write_text("[]")
+    video = posetrack18_sample / "videos" / "000001_mpiinew_test" / "000001_mpiinew_test.mp4"
+    assert main(["bench", "track", str(video), "--weights", str(w8), "--model", "hrnet_w8", "--frames", "2",
+                 "--detections", str(tmp_path / "none.json"), "--flow", "dis", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == 2 and report["device"] == "cpu" and report["people_per_frame"] == 0
 
 
 def test_torchrun_shards_inputs_by_rank(posetrack18_sample, w8, tmp_path):
@@ -150,3 +194,15 @@ def test_torchrun_shards_inputs_by_rank(posetrack18_sample, w8, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[rank 0/2] 2/2 input(s)" in proc.stdout and "[rank 1/2] 1/1 input(s)" in proc.stdout
     assert files_under(out / "posetrack") == ["a.json", "b.json", "c.json"]
+
+
+def test_a_failing_rank_still_reaches_the_final_barrier(posetrack18_sample, tmp_path, monkeypatch):
+    video = posetrack18_sample / "videos" / "000001_mpiinew_test" / "000001_mpiinew_test.mp4"
+    left = []
+    monkeypatch.setattr(track, "distributed_shard", lambda items, device: (items, 1, 2, device))
+    monkeypatch.setattr(track, "leave_process_group", lambda: left.append(True))
+    (tmp_path / "none.json").write_text("[]")
+    with pytest.raises(FileNotFoundError, match="pose weights not found"):
+        run_track(video, "--out", tmp_path / "out", "--weights", tmp_path / "missing.pth", "--flow", "dis",
+                  "--detections", tmp_path / "none.json")
+    assert left == [True]  # otherwise the other ranks would wait in dist.barrier() forever

@@ -157,6 +157,54 @@ def test_source_error_is_reported_as_the_source_stage():
         list(graph.run("x"))
 
 
+class DropsOne(Double):
+    """A batching stage with a bug: one result short for every batch."""
+
+    def process_batch(self, batch):
+        return super().process_batch(batch)[:-1]
+
+
+class LosesImage(Counter):
+    def frames(self, source):
+        for pts, values in super().frames(source):
+            if values["value"] == 2:
+                del values["image"]
+            yield pts, values
+
+
+@pytest.mark.timeout(30)  # these used to hang run() forever
+@pytest.mark.parametrize("build, message", [
+    (lambda: [Node("c", Counter(20)), Node("d", DropsOne(), batch_size=4), Node("s", RunningSum())],
+     r"stage 'd' failed at frames 0-3: GraphError: returned 3 result\(s\) for 4 frame\(s\)"),
+    (lambda: [Node("decode", LosesImage(5)), Node("d", Double())],
+     r"stage 'decode' failed at frame 2: GraphError: did not return output\(s\) \['image'\]"),
+])
+def test_wrong_result_count_or_missing_source_output_stops_the_graph(build, message):
+    graph = Graph(build())
+    with graph, pytest.raises(GraphError, match=message):
+        list(graph.run("x"))
+    assert not graph_threads()
+
+
+def test_close_closes_every_stage_and_raises_the_first_error():
+    class BadClose(RunningSum):
+        def close(self):
+            super().close()
+            raise OSError(f"cannot release {self.label}")
+
+    first, second, fine = BadClose(), BadClose(), RunningSum()
+    first.label, second.label = "first", "second"
+    graph = Graph([Node("c", Counter(1)), Node("d", Double()), Node("a", fine), Node("b", second, streams={"total": "t2"}),
+                   Node("z", first, streams={"total": "t3"})])
+    graph.open()
+    with pytest.raises(OSError, match="cannot release first"):  # closed last-opened first
+        graph.close()
+    assert (first.closed, second.closed, fine.closed) == (1, 1, 1)
+    with pytest.raises(KeyError, match="in the block"), graph:  # close errors do not hide the block's
+        raise KeyError("in the block")
+    assert (first.closed, second.closed, fine.closed) == (2, 2, 2)
+
+
 def test_consumer_stopping_early_ends_the_workers():
     graph = Graph(nodes(Counter(10_000), Double()))
     with graph:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from posetrack.io.image import read_image_rgb
+from posetrack.models.checkpoint import CheckpointError
 from posetrack.io.video import VideoError, VideoWriter, read_frames, read_video
 from posetrack.track.stages.associate import PoseTracker, greedy_match
 from posetrack.track.stages.decode import DecodeStage
@@ -151,6 +152,9 @@ def test_detector_rejects_a_file_that_is_not_its_state_dict(tmp_path):
     stage = DetectStage(weights=str(tmp_path / "other.pth"), min_size=160, max_size=256)
     with pytest.raises(DetectorWeightsError, match="other.pth is not a fasterrcnn_resnet50_fpn state_dict"):
         stage.open()
+    (tmp_path / "garbage.pth").write_bytes(b"\x00not a checkpoint" * 10)
+    with pytest.raises(CheckpointError, match="garbage.pth: not a readable PyTorch checkpoint"):
+        DetectStage(weights=str(tmp_path / "garbage.pth")).open()
 
 
 def test_detector_weights_missing_or_offline_say_where_to_put_them(tmp_path, monkeypatch):
@@ -187,6 +191,30 @@ def test_detections_file_matching_rule(tmp_path):
     assert stage.process(3, "clip/000003.jpg")["detections"].shape == (0, 5)
     path.write_text('{"not": "a list"}')
     with pytest.raises(ValueError, match="COCO results list"):
+        DetectionsFileStage(str(path)).open()
+
+
+def test_detections_file_posetrack_ids_stay_in_their_video(tmp_path, caplog):
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps([{"image_id": 10128340001, "bbox": [1, 2, 3, 4], "score": 0.5},
+                                {"image_id": "000001_mpiinew_test/000000.jpg", "bbox": [0, 0, 8, 8], "score": 0.6}]))
+    stage = DetectionsFileStage(str(path), video_keys_only=True)  # both keys name their video: accepted
+    stage.open()
+    np.testing.assert_allclose(stage.process(1, "012834_mpii_test/000001.jpg")["detections"], [[1, 2, 4, 6, 0.5]])
+    assert stage.process(0, "012834_mpii_test/000000.jpg")["detections"].shape == (0, 5)
+    with caplog.at_level(logging.WARNING, "posetrack.track.stages.detections_file"):
+        stage.reset()  # next video: the one above matched, no warning
+        for i in range(3):  # same frame number in another video: not its boxes
+            assert stage.process(i + 1, f"015301_mpii_test/{i + 1:06d}.jpg")["detections"].shape == (0, 5)
+        stage.close()
+    (record,) = caplog.records
+    assert "none of the 3 frames of 015301_mpii_test matched an image_id of" in record.getMessage()
+    path.write_text(json.dumps([{"image_id": 3, "bbox": [1, 2, 3, 4]}, {"image_id": "000003.jpg", "bbox": [1, 2, 3, 4]}]))
+    with pytest.raises(ValueError, match=r"dets.json: with several inputs every image_id must name its video.*"
+                                         r"2 do not \(e.g. \[3, '000003.jpg'\]\)"):
+        DetectionsFileStage(str(path), video_keys_only=True).open()
+    path.write_text(json.dumps([{"image_id": None, "bbox": [1, 2, 3, 4]}]))
+    with pytest.raises(ValueError, match="entry 0 .*image_id None is neither an integer nor a string"):
         DetectionsFileStage(str(path)).open()
 
 
@@ -319,6 +347,34 @@ def test_pose_stage_estimates_every_box_in_image_space(frames_dir, tmp_path):
         cx, cy, h = (x1 + x2) / 2, (y1 + y2) / 2, max(y2 - y1, (x2 - x1) * 4 / 3) * 1.25
         assert np.all(np.abs(person[:, 0] - cx) <= h * 3 / 8 + 1) and np.all(np.abs(person[:, 1] - cy) <= h / 2 + 1)
     assert stage.process(image, np.zeros((0, 5), np.float32))["poses"].keypoints.shape == (0, 17, 3)
+    # boxes under 1 px wide or high (a track with one usable joint) give no phantom pose
+    degenerate = np.array([[300, 300, 300, 400, 0.95], [10, 10, 10.5, 90, 0.95], [10, 10, 90, 10.2, 0.95]],
+                          np.float32)
+    kept = stage.process(image, np.concatenate([degenerate[:1], boxes, degenerate[1:]]))["poses"]
+    np.testing.assert_array_equal(kept.boxes, boxes[:, :4])
+    np.testing.assert_allclose(kept.keypoints, poses.keypoints, rtol=1e-5, atol=1e-3)
+    assert stage.process(image, degenerate)["poses"].keypoints.shape == (0, 17, 3)
+
+
+@pytest.mark.parametrize("name, given, arch, size, said", [
+    ("pose_hrnet_w48_384x288.pth", {}, "hrnet_w48", (288, 384), "arch hrnet_w48 (from the file name), input 288x384"),
+    ("finetuned.pth", {}, "hrnet_w32", (192, 256), "arch hrnet_w32 (default), input 192x256 (width x height, default)"),
+    ("pose_hrnet_w32_256x192.pth", {"arch": "hrnet_w8"}, "hrnet_w8", (192, 256), "input 192x256"),
+    ("x.pth", {"arch": "hrnet_w8", "input_size": (96, 128)}, "hrnet_w8", (96, 128), None),
+])
+def test_pose_weights_path_says_what_it_assumes(tmp_path, caplog, name, given, arch, size, said):
+    from posetrack.track.stages.pose import resolve_pose_model
+
+    (tmp_path / name).write_bytes(b"")
+    with caplog.at_level(logging.WARNING, "posetrack.track.stages.pose"):
+        choice = resolve_pose_model(str(tmp_path / name), **given)
+    assert (choice.arch, choice.input_size) == (arch, size)
+    if said is None:
+        assert not caplog.records
+    else:
+        (record,) = caplog.records
+        assert said in record.getMessage() and "--model" in record.getMessage()
+        assert "--set pose.input_size=[W,H]" in record.getMessage()
 
 
 def test_pose_stage_missing_weights_is_a_clear_error(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from posetrack.experiment import Experiment
 from posetrack.models import build_model
 from posetrack.models.checkpoint import CheckpointError
 from posetrack.train import checkpoint as ckpt_mod
-from posetrack.train.builder import build_trainer
+from posetrack.train.builder import build_trainer, check_evaluation
+from posetrack.train.hooks import LRSchedulerHook
 from posetrack.train.checkpoint import load_checkpoint_file, save_checkpoint
 from posetrack.train.trainer import HookBase
 
@@ -24,7 +26,7 @@ def tiny(coco_sample: Path, *extra: str) -> Experiment:
     return load_config(Experiment, None, [
         "model.width=8", "data.input_size=[32,32]", "data.heatmap_size=[8,8]", "data.sigma=1",
         f"train.train_set={{format: coco, ann: {d}/test_coco.json, images: {d}}}",
-        "train.batch_size=6", "train.workers=0", "train.epochs=3", "train.lr_steps=[1]", *extra,
+        "train.batch_size=6", "train.workers=0", "train.epochs=3", "train.lr_steps=[2]", *extra,
     ])
 
 
@@ -57,7 +59,7 @@ def test_resume_continues_exactly(tmp_path, coco_sample):
     full, full_log = _run(exp, tmp_path / "full")
     full.train()
     assert len(full_log.losses) == 6
-    assert full_log.lrs == [1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-4]  # MultiStepLR x0.1 after epoch 1
+    assert full_log.lrs == [1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-4]  # milestone 2: x0.1 from epoch index 1 (official)
 
     killed, killed_log = _run(exp, tmp_path / "run")
     killed_log.stop_at = (1, 1)
@@ -128,3 +130,30 @@ def test_non_finite_loss_raises_with_iteration(tmp_path, coco_sample):
         trainer.model.final_layer.bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="loss became nan at epoch 0, iteration 0"):
         trainer.train()
+
+
+@pytest.mark.parametrize("milestones, drops", [((170, 200), [169, 199]), ((10, 15), [9, 14])])
+def test_lr_drops_one_epoch_before_milestone_as_official(milestones, drops):
+    # official tools/train.py steps the scheduler at the start of each epoch
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
+    hook = LRSchedulerHook(torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), 0.1))
+    lrs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "lr_scheduler.step() before optimizer.step()" noise
+        for _ in range(milestones[-1] + 5):
+            hook.before_epoch()
+            lrs.append(optimizer.param_groups[0]["lr"])
+    assert [e for e in range(1, len(lrs)) if lrs[e] != lrs[e - 1]] == drops
+    assert lrs[0] == 1.0 and lrs[-1] == pytest.approx(0.01)
+
+
+def test_bad_eval_metric_fails_before_any_data_is_read(tmp_path, coco_sample):
+    coco_val = f"train.val_set={{format: coco, ann: {coco_sample}/test_coco.json, images: {coco_sample}}}"
+    exp = tiny(tmp_path / "missing", coco_val, "train.eval_metric=mAP")  # the train set does not exist either
+    with pytest.raises(ValueError, match=r"train.eval_metric 'mAP' is not a result of the coco evaluation.*'AP \(M\)'"):
+        build_trainer(exp, out_dir=tmp_path / "out", device=torch.device("cpu"), progress=False)
+    assert not (tmp_path / "out").exists()
+    poseval = f"train.val_set={{format: posetrack, ann: {tmp_path}, images: {tmp_path}}}"  # a folder: poseval mAP
+    check_evaluation(tiny(coco_sample, poseval, "train.eval_metric=AP Ankle").train)
+    with pytest.raises(ValueError, match=r"'AP Ankl' is not a result of the posetrack evaluation.*'AP Ankle'"):
+        check_evaluation(tiny(coco_sample, poseval, "train.eval_metric=AP Ankl").train)

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from posetrack.models import build_model
-    from posetrack.models.bench_modes import bench_modes, peak_rss_mb
+    from posetrack.models.bench import rss_mb
+    from posetrack.models.bench_modes import bench_modes
 
     device = bench_device(args)
     if args.threads is not None:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
               "cpu_count": os.cpu_count(), "loadavg": load, "input_hw": list(args.input), "iters": args.iters,
               "warmup": args.warmup}
     if args.json:
-        print(json.dumps({**header, "peak_rss_mb": peak_rss_mb(), "results": [r.as_dict() for r in results]}))
+        print(json.dumps({**header, "peak_rss_mb": rss_mb(peak=True), "results": [r.as_dict() for r in results]}))
         return 0
     h, w = args.input
     print(f"device {device_name}, torch {torch.__version__}, {header['threads']} threads on {os.cpu_count()} cores "
@@ -79,5 +80,5 @@ def run(args: argparse.Namespace) -> int:
         mode = r.mode + (" (eager)" if r.compiled is False else "")  # torch.compile fell back
         print(f"{r.impl:<22} {mode:<16} {r.batch:>5} {r.ms_per_batch:>10.1f} {r.crops_per_s:>9.1f} "
               f"{r.vs_fp32:>7.2f}x {_fmt(r.vs_timm, '.2f', 'x'):>8} {_fmt(r.peak_gpu_mb, '.0f'):>8} {r.rss_mb:>8.0f}")
-    print(f"peak RSS {peak_rss_mb():.0f} MiB")
+    print(f"peak RSS {rss_mb(peak=True):.0f} MiB")
     return 0

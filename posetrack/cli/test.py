@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
     parser.add_argument("--batch-size", type=int, help="crops per forward pass (default: config test.batch_size)")
     parser.add_argument("--no-flip", action="store_true", help="disable the flip test")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. --set model.width=16 (repeatable)")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="config overrides, e.g. --set model.width=16 test.flip_test=false (repeatable)")
     add_inference_arguments(parser)
 
 

@@ -38,13 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="optical flow method (default: FlowNet2 if its checkpoint is available, else DIS)")
     parser.add_argument("--flow-checkpoint", default=None, help="FlowNet2 checkpoint (ptlflow .ckpt)")
     parser.add_argument("--detections", default=None, metavar="DETS.json",
-                        help="precomputed COCO-results person boxes instead of the detector "
-                             "(image_id = frame index, or frame file name; see docs)")
+                        help="precomputed COCO-results person boxes instead of the detector (image_id = "
+                             "PoseTrack image id, '<video>/<file>', frame file name or 0-based frame index; "
+                             "with several inputs only the first two; see posetrack/track/stages/detections_file.py)")
     parser.add_argument("--render", action="store_true", help="also write an overlay video per input")
-    parser.add_argument("--device", default="cpu", help="torch device (cuda, cuda:1, cpu)")
+    parser.add_argument("--device", default=None,
+                        help="torch device (cuda, cuda:1, cpu) for every stage; default: each stage's "
+                             "`device:` in the pipeline file (cpu when unset)")
     parser.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
     parser.add_argument("--format", choices=("2018", "2017"), default="2018", help="PoseTrack file format")
-    parser.add_argument("--set", action="append", default=[], metavar="STAGE.PARAM=VALUE",
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="STAGE.PARAM=VALUE",
                         help="override a stage parameter, e.g. pose.flip_test=false (repeatable)")
 
 
@@ -80,7 +83,7 @@ def parse_settings(args: argparse.Namespace) -> dict[str, dict]:
     """CLI flags -> per-stage parameter overrides for ``build_graph``."""
     import yaml
 
-    settings: dict[str, dict] = {"*": {"device": args.device}}
+    settings: dict[str, dict] = {"*": {"device": args.device}} if args.device is not None else {}
 
     def put(stage: str, key: str, value) -> None:
         settings.setdefault(stage, {})[key] = value
@@ -109,45 +112,77 @@ def check_writable(folder: Path) -> None:
         raise CLIError(f"cannot write to output folder {folder}: {exc.strerror or exc}") from None
 
 
-def distributed_shard(items: list[Path], device: str) -> tuple[list[Path], int, int, str]:
-    """This rank's share of ``items`` under torchrun (WORLD_SIZE > 1), its rank, world size and device."""
-    import torch
-    import torch.distributed as dist
+def build_pipeline(args: argparse.Namespace, settings: dict[str, dict], n_inputs: int = 1):
+    """``--pipeline`` file (``--detections`` swapped in for the detector) + ``settings`` -> a ``Graph``.
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return items, 0, 1, device
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    if device == "cuda":
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank % max(torch.cuda.device_count(), 1)))}"
-    return items[rank::world], rank, world, device
-
-
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    ``n_inputs`` > 1 makes the detections file refuse image ids that do not name their video.
+    Config errors become ``CLIError``.
+    """
     from posetrack.config import ConfigError
-    from posetrack.io.video import probe
-    from posetrack.track.outputs import OutputPaths, VideoResults
     from posetrack.track.pipeline import build_graph, load_pipeline, replace_stage
-    from posetrack.track.stages.pose import PoseStage
 
-    videos = expand_inputs(args.inputs)
-    check_writable(args.out)
-    if args.detections is not None and not Path(args.detections).is_file():
-        raise CLIError(f"detections file not found: {args.detections}")
-    if args.detections is not None and (args.detector or args.detector_weights):
-        raise CLIError("--detections replaces the detector: drop --detector / --detector-weights")
+    if args.detections is not None:
+        if not Path(args.detections).is_file():
+            raise CLIError(f"detections file not found: {args.detections}")
+        if args.detector or args.detector_weights:
+            raise CLIError("--detections replaces the detector: drop --detector / --detector-weights")
     try:
         cfg = load_pipeline(args.pipeline)
         if args.detections is not None:
-            cfg = replace_stage(cfg, "detect", "detections_file", {"path": args.detections})
-        videos, rank, world, device = distributed_shard(videos, args.device)
-        args.device = device
-        graph = build_graph(cfg, parse_settings(args))
+            cfg = replace_stage(cfg, "detect", "detections_file",
+                                {"path": args.detections, "video_keys_only": n_inputs > 1})
+        return build_graph(cfg, settings)
     except ConfigError as exc:
         raise CLIError(str(exc)) from None
+
+
+def distributed_shard(items: list[Path], device: str | None) -> tuple[list[Path], int, int, str | None]:
+    """This rank's share of ``items`` under torchrun (WORLD_SIZE > 1), its rank, world size and device.
+
+    Joins the process group with ``init_distributed`` (``cuda`` -> ``cuda:<LOCAL_RANK>``, made the
+    current device, so a pipeline's ``device: cuda`` also lands on this rank's GPU); None stays None.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return items, 0, 1, device
+    from posetrack.train.distributed import init_distributed
+
+    info, dev = init_distributed(device)
+    return items[info.rank::info.world_size], info.rank, info.world_size, None if device is None else str(dev)
+
+
+def leave_process_group() -> None:
+    """Wait for the other ranks, then leave (also after an error here, so they do not hang)."""
+    import torch.distributed as dist
+
+    from posetrack.train.distributed import cleanup_distributed
+
+    try:
+        dist.barrier()
+    finally:
+        cleanup_distributed()
+
+
+def run(args: argparse.Namespace) -> int:
+    videos = expand_inputs(args.inputs)
+    check_writable(args.out)
+    n_inputs = len(videos)  # before sharding: every rank applies the same detections rule
+    videos, rank, world, args.device = distributed_shard(videos, args.device)
+    try:
+        return track_videos(args, videos, n_inputs, f"[rank {rank}/{world}] " if world > 1 else "")
+    finally:
+        if world > 1:
+            leave_process_group()
+
+
+def track_videos(args: argparse.Namespace, videos: list[Path], n_inputs: int, prefix: str) -> int:
+    """Track ``videos`` (this rank's share of ``n_inputs``); returns the exit code."""
+    from tqdm import tqdm
+
+    from posetrack.io.video import probe
+    from posetrack.track.outputs import OutputPaths, VideoResults
+    from posetrack.track.stages.pose import PoseStage
+
+    graph = build_pipeline(args, parse_settings(args), n_inputs)
     todo = [v for v in videos
             if not (args.resume and OutputPaths.for_video(args.out, video_name(v), args.render).done())]
     if len(todo) < len(videos):
@@ -179,13 +214,7 @@ def run(args: argparse.Namespace) -> int:
             total_frames += results.frames
             logger.info("%s: %d frames -> %s", video, results.frames, paths.posetrack)
     elapsed = time.perf_counter() - start
-    prefix = f"[rank {rank}/{world}] " if world > 1 else ""
     print(f"{prefix}{len(todo) - failures}/{len(todo)} input(s), {total_frames} frames in {elapsed:.1f} s "
           f"({total_frames / max(elapsed, 1e-9):.2f} FPS)")
     print(prefix + "per-stage ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in graph.stage_ms().items()))
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
     return 2 if failures else 0

@@ -17,8 +17,8 @@ HELP = "train or fine-tune a pose model (COCO, PoseTrack, MPII); resumable"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="experiment YAML, e.g. configs/posetrack/hrnet_w48_384x288_finetune.yaml")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. --set train.batch_size=16 (repeatable)")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="config overrides, e.g. --set train.batch_size=16 train.lr=1e-4 (repeatable)")
     parser.add_argument("--out", default="runs/train", help="run folder: checkpoints, logs (default: runs/train)")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
                         help="continue a run: from OUT/checkpoint.pth, or the given checkpoint file")

@@ -45,11 +45,13 @@ logger = logging.getLogger(__name__)
 NUM_JOINTS = 15
 PCKH_THRESHOLD = 0.5
 MIN_SCORE = -9999.0  # poseval's score for a predicted keypoint without one
-# Printed columns: poseval averages the joints of each group (2017 joint ids).
+# Joint groups (issue-4 names, the JSON keys): poseval averages the joints of each group (2017 joint ids).
 JOINT_GROUPS: dict[str, tuple[int, ...]] = {
-    "Head": (14, 12, 13), "Shou": (8, 9), "Elb": (7, 10), "Wri": (6, 11),
-    "Hip": (2, 3), "Knee": (1, 4), "Ankl": (0, 5),
+    "Head": (14, 12, 13), "Shoulder": (8, 9), "Elbow": (7, 10), "Wrist": (6, 11),
+    "Hip": (2, 3), "Knee": (1, 4), "Ankle": (0, 5),
 }
+# poseval's abbreviated column headers, used only in the printed table
+TABLE_LABELS = {"Shoulder": "Shou", "Elbow": "Elb", "Wrist": "Wri", "Ankle": "Ankl"}
 QUIRKS = ("motp_raw", "empty_frame_dummy", "skip_last_frame", "pair_by_position", "dir_order")
 
 
@@ -409,8 +411,8 @@ def evaluate(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike,
 
     ``workers`` > 1 reads and scores videos in that many processes (same numbers).
 
-    Returns ``{"ap"|"mota"|"motp"|"precision"|"recall": {Head, Shou, Elb, Wri, Hip, Knee, Ankl,
-    Total}}`` in percent (NaN where undefined), plus ``per_joint`` (the 15 joints by 2017 id
+    Returns ``{"ap"|"mota"|"motp"|"precision"|"recall": {Head, Shoulder, Elbow, Wrist, Hip, Knee,
+    Ankle, Total}}`` in percent (NaN where undefined), plus ``per_joint`` (the 15 joints by 2017 id
     name, and AP's last precision/recall), ``counts`` (summed motmetrics counts per joint),
     ``num_videos``, ``num_frames`` (kept frames) and ``options``.
     """
@@ -473,14 +475,15 @@ def evaluate(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike,
 def format_table(results: dict) -> str:
     """The two tables poseval prints (AP; MOTA per group, then MOTP/Prec/Rec totals)."""
     cols = list(JOINT_GROUPS) + ["Total"]
+    labels = [TABLE_LABELS.get(c, c) for c in cols]
 
     def cell(v: float) -> str:
         return "{:>5}".format("%1.1f" % v)
 
-    head = "&" + "&".join(f" {c:<4} " if c != "Total" else " Total" for c in cols) + "\\\\"
+    head = "&" + "&".join(f" {c:<4} " if c != "Total" else " Total" for c in labels) + "\\\\"
     ap_row = "&" + " &".join(cell(results["ap"][c]) for c in cols) + " \\\\"
     mot_head1 = "&" + " MOTA &" * 8 + " MOTP &" + " Prec &" + " Rec  \\\\"
-    mot_head2 = "&" + "&".join(f" {c:<4} " for c in cols[:-1]) + "&" + " Total&" * 3 + " Total\\\\"
+    mot_head2 = "&" + "&".join(f" {c:<4} " for c in labels[:-1]) + "&" + " Total&" * 3 + " Total\\\\"
     mot_vals = [results["mota"][c] for c in cols] + [results["motp"]["Total"], results["precision"]["Total"],
                                                     results["recall"]["Total"]]
     mot_row = "&" + " &".join(cell(v) for v in mot_vals) + " \\\\"

@@ -165,8 +165,10 @@ def coco_to_posetrack18(keypoints: np.ndarray) -> np.ndarray:
 
     A COCO model has no head_bottom / head_top. With S the shoulder midpoint and N the nose:
     ``head_bottom = S + 0.3 (N - S)``, ``head_top = N + 0.5 (N - S)``, each scored
-    ``min(score nose, left_shoulder, right_shoulder)`` (the coefficients are rounded medians,
-    0.28 and 0.47, of the 13 fully annotated people in the PoseTrack18 val sample). Eyes are
+    ``min(score nose, left_shoulder, right_shoulder)``. The coefficients were fitted on
+    PoseTrack18 *val* data: rounded medians, 0.28 and 0.47, of the 13 fully annotated people in
+    the PoseTrack18 val sample (``../shared/data/posetrack18_sample``), so PoseTrack18 val scores
+    of a COCO model use a rule tuned on (a small part of) the evaluation split. Eyes are
     dropped, ears become zeros (absent; never evaluated), the 12 body joints are copied.
     """
     kp = np.asarray(keypoints, np.float64)
@@ -669,16 +671,20 @@ class PoseTrackWriter:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self._stack is not None
+        stack, self._stack = self._stack, None
+        fh, self._fh = self._fh, None
         try:
             if exc_type is None:
                 if self.fmt == "2018":
-                    self._fh.write('], "images": ' + json.dumps(self._images)
-                                   + ', "categories": ' + json.dumps([PT18_CATEGORY]) + "}")
+                    fh.write('], "images": ' + json.dumps(self._images)
+                             + ', "categories": ' + json.dumps([PT18_CATEGORY]) + "}")
                 else:
-                    self._fh.write("]}")
-        finally:
-            self._fh = None
-            stack, self._stack = self._stack, None
+                    fh.write("]}")
+        except BaseException as err:
+            # a failed closing write must reach atomic_path as an error, or it would publish a truncated file
+            if not stack.__exit__(type(err), err, err.__traceback__):
+                raise
+        else:
             stack.__exit__(exc_type, exc, tb)
         return False
 

@@ -13,11 +13,14 @@ with trained weights; the CPU run therefore flushes denormals to zero.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import os
+import resource
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -26,7 +29,8 @@ from posetrack.models.runtime import InferenceMode, ModelRunner
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BenchResult", "bench_model", "default_modes", "time_forward", "timm_reference", "TIMM_REFERENCE"]
+__all__ = ["BenchResult", "Timing", "bench_model", "default_modes", "flush_denormals", "rss_mb", "time_forward",
+           "time_mode", "timm_reference", "TIMM_REFERENCE"]
 
 TIMM_REFERENCE = "hrnet_w32"  # timm.create_model(..., features_only=True)
 
@@ -87,6 +91,58 @@ def time_forward(fn: Callable[[], object], device: torch.device, iters: int, war
     return (time.perf_counter() - start) / iters
 
 
+def rss_mb(peak: bool = False) -> float:
+    """Resident set size of this process, MiB: now (Linux /proc), or the peak so far
+    (``peak=True``, and where /proc is missing; ru_maxrss is KiB on Linux)."""
+    if not peak:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except OSError:
+            pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextlib.contextmanager
+def flush_denormals(device: torch.device) -> Iterator[None]:
+    """Flush float denormals to zero on CPU while timing (see the module docstring)."""
+    flushing = device.type == "cpu" and torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flushing:
+            torch.set_flush_denormal(False)  # the process default
+
+
+@dataclass(frozen=True)
+class Timing:
+    batch: int
+    seconds: float  # per forward
+    compiled: bool  # torch.compile actually in use (False after a fall-back to eager)
+    peak_gpu_mb: float | None  # torch.cuda.max_memory_allocated over this batch size (CUDA only)
+    rss_mb: float  # resident memory of the process after this batch size
+
+
+def time_mode(net: nn.Module, mode: InferenceMode, *, input_hw: tuple[int, int], batch_sizes: Sequence[int],
+              device: torch.device, iters: int, warmup: int) -> list[Timing]:
+    """Time a copy of ``net`` in ``mode`` on a random (B, 3, H, W) batch per batch size."""
+    runner = ModelRunner(copy.deepcopy(net), mode, device, input_hw=input_hw)  # modes change the module
+    rows = []
+    with torch.inference_mode():
+        for batch in batch_sizes:
+            x = torch.randn(batch, 3, *input_hw, device=device)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            seconds = time_forward(lambda: runner(x), device, iters, warmup)
+            peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+            logger.info("%s batch %d: %.1f crops/s", mode.label, batch, batch / seconds)
+            rows.append(Timing(batch, seconds, runner.compiled, peak, rss_mb()))
+    del runner, x  # free accelerator memory before the next configuration
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return rows
+
+
 def bench_model(model: nn.Module, name: str, *, input_hw: tuple[int, int], batch_sizes: list[int],
                 device: torch.device, modes: list[InferenceMode], iters: int = 10, warmup: int = 3,
                 with_timm: bool = True) -> list[BenchResult]:
@@ -98,26 +154,8 @@ def bench_model(model: nn.Module, name: str, *, input_hw: tuple[int, int], batch
     models = {f"posetrack:{name}": model}
     if with_timm:
         models[f"timm:{TIMM_REFERENCE}"] = timm_reference()
-    flushing = device.type == "cpu" and torch.set_flush_denormal(True)
-    try:
-        return [r for impl, base in models.items() for mode in modes
-                for r in _bench_mode(impl, base, mode, input_hw, batch_sizes, device, iters, warmup)]
-    finally:
-        if flushing:
-            torch.set_flush_denormal(False)  # the process default
-
-
-def _bench_mode(impl: str, base: nn.Module, mode: InferenceMode, input_hw: tuple[int, int], batch_sizes: list[int],
-                device: torch.device, iters: int, warmup: int) -> list[BenchResult]:
-    runner = ModelRunner(copy.deepcopy(base), mode, device, input_hw=input_hw)
-    results = []
-    for batch in batch_sizes:
-        x = torch.randn(batch, 3, *input_hw, device=device)
-        seconds = time_forward(lambda: runner(x), device, iters, warmup)
-        result = BenchResult(impl, mode.label, batch, runner.compiled, seconds * 1e3, batch / seconds)
-        logger.info("%s %s batch %d: %.1f crops/s", impl, mode.label, batch, result.crops_per_s)
-        results.append(result)
-    del runner, x  # free accelerator memory before the next configuration
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    return results
+    with flush_denormals(device):
+        return [BenchResult(impl, mode.label, t.batch, t.compiled, t.seconds * 1e3, t.batch / t.seconds)
+                for impl, base in models.items() for mode in modes
+                for t in time_mode(base, mode, input_hw=input_hw, batch_sizes=batch_sizes, device=device,
+                                   iters=iters, warmup=warmup)]

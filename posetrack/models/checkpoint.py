@@ -25,7 +25,7 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckpointError", "LoadReport", "load_checkpoint", "read_state_dict"]
+__all__ = ["CheckpointError", "LoadReport", "load_checkpoint", "read_checkpoint_object", "read_state_dict"]
 
 # Wrapper keys under which training scripts nest the model's state dict.
 _WRAPPER_KEYS = ("state_dict", "model")
@@ -98,6 +98,11 @@ def _torch_load(path: Path) -> object:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from exc
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated: {exc})") from exc
+
+
+def read_checkpoint_object(path: str | os.PathLike) -> object:
+    """``torch.load(path, weights_only=True)`` on CPU; an unreadable file raises ``CheckpointError`` naming it."""
+    return _torch_load(Path(path))
 
 
 def _is_state_dict(obj: object) -> bool:

@@ -191,20 +191,33 @@ class Graph:
             try:
                 node.stage.open()
             except Exception:
-                self.close()
+                self._close_all(raise_first=False)  # the open error is the one to report
                 raise
             self._opened.append(node.stage)
         return self
 
     def close(self) -> None:
+        """Close every opened stage (last first), even when one fails; re-raise the first error."""
+        self._close_all(raise_first=True)
+
+    def _close_all(self, raise_first: bool) -> None:
+        errors = []
         while self._opened:
-            self._opened.pop().close()
+            stage = self._opened.pop()
+            try:
+                stage.close()
+            except Exception as exc:  # noqa: BLE001 - the other stages must still release theirs
+                errors.append(exc)
+                if errors[0] is not exc or not raise_first:
+                    logger.error("closing stage %s failed: %s: %s", type(stage).__name__, type(exc).__name__, exc)
+        if errors and raise_first:
+            raise errors[0]
 
     def __enter__(self) -> "Graph":
         return self.open()
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._close_all(raise_first=exc is None)  # never hide the error that ended the block
 
     def stage_ms(self) -> dict[str, float]:
         """Mean wall-clock milliseconds per frame spent in each stage (all runs so far)."""
@@ -276,57 +289,62 @@ class Graph:
             for pts, values in node.stage.frames(source):
                 timer.seconds += time.perf_counter() - start
                 timer.frames += 1
+                _check_outputs(node.stage, values)
                 streams = {"index": index, "pts": float(pts), **{node.stream(k): v for k, v in values.items()}}
                 if not put(out, Packet(index, float(pts), streams)):
                     return
                 index += 1
                 start = time.perf_counter()
+            put(out, _END)
         except Exception as exc:  # noqa: BLE001 - reported with stage and frame
             fail(node, f"frame {index}", exc)
-            return
-        put(out, _END)
 
     def _group_loop(self, group: list[Node], inq: queue.Queue, out: queue.Queue, put, get, fail) -> None:
         batch_size = group[0].batch_size
         previous: dict[str, Any] = {}  # feedback streams of the previous frame
-        while True:
-            batch: list[Packet] = []
-            ended = False
-            while len(batch) < batch_size:
-                item = get(inq)
-                if item is _STOPPED:
+        where = "the first frame"
+        try:
+            while True:
+                batch: list[Packet] = []
+                ended = False
+                while len(batch) < batch_size:
+                    item = get(inq)
+                    if item is _STOPPED:
+                        return
+                    if item is _END:
+                        ended = True
+                        break
+                    batch.append(item)
+                if batch:
+                    where = f"frame {batch[0].index}"
+                    for node in group:
+                        if not self._run_node(node, batch, previous, fail):
+                            return
+                    for packet in batch:
+                        if not put(out, packet):
+                            return
+                if ended:
+                    put(out, _END)
                     return
-                if item is _END:
-                    ended = True
-                    break
-                batch.append(item)
-            if batch:
-                for node in group:
-                    if not self._run_node(node, batch, previous, fail):
-                        return
-                for packet in batch:
-                    if not put(out, packet):
-                        return
-            if ended:
-                put(out, _END)
-                return
+        except Exception as exc:  # noqa: BLE001 - a dead thread without fail() would leave run() waiting
+            fail(group[0], where, exc)
 
     def _run_node(self, node: Node, batch: list[Packet], previous: dict[str, Any], fail) -> bool:
         stage = node.stage
-        args = []
-        for packet in batch:
-            kw = {p: packet.streams[node.stream(p)] for p in stage.inputs}
-            kw.update({p: packet.streams.get(node.stream(p)) for p in stage.optional_inputs})
-            kw.update({p: previous.get(node.stream(p)) for p in stage.feedback})
-            args.append(kw)
         where = f"frame {batch[0].index}" if len(batch) == 1 else f"frames {batch[0].index}-{batch[-1].index}"
         start = time.perf_counter()
         try:
+            args = []
+            for packet in batch:
+                kw = {p: packet.streams[node.stream(p)] for p in stage.inputs}
+                kw.update({p: packet.streams.get(node.stream(p)) for p in stage.optional_inputs})
+                kw.update({p: previous.get(node.stream(p)) for p in stage.feedback})
+                args.append(kw)
             results = stage.process_batch(args) if len(batch) > 1 else [stage.process(**args[0])]
+            if len(results) != len(batch):
+                raise GraphError(f"returned {len(results)} result(s) for {len(batch)} frame(s)")
             for result in results:
-                missing = set(stage.outputs) - set(result)
-                if missing:
-                    raise GraphError(f"did not return output(s) {sorted(missing)}")
+                _check_outputs(stage, result)
         except Exception as exc:  # noqa: BLE001 - reported with stage and frame
             fail(node, where, exc)
             return False
@@ -341,6 +359,13 @@ class Graph:
                 if node.stream(port) in self._feedback_streams:
                     previous[node.stream(port)] = last[node.stream(port)]
         return True
+
+
+def _check_outputs(stage: Stage, result: Any) -> None:
+    """Raise when a stage's per-frame result lacks one of its declared outputs."""
+    missing = set(stage.outputs) - set(result)
+    if missing:
+        raise GraphError(f"did not return output(s) {sorted(missing)}")
 
 
 # ---- pipeline definitions (pipelines/*.yaml) --------------------------------------

@@ -63,6 +63,13 @@ class _JsonArrayWriter:
         self.fh.write("]")
 
 
+def frame_image_id(index: int, name: str) -> int:
+    """Image id written for a frame: the PoseTrack id of ``images/val/<name>`` when the video
+    name parses as one (``012834_mpii_test/000007.jpg`` -> 10128340007), else the frame index."""
+    pid = posetrack_image_id(f"{FRAME_PREFIX}/{name}")
+    return index if pid is None else pid
+
+
 def to_posetrack_slots(keypoints: np.ndarray, keypoint_set: str) -> np.ndarray:
     """Model joints (N, 17, 3) -> PoseTrack-2018 slots (PTEVAL's stated COCO rule; ears zeroed)."""
     if keypoint_set == "coco":
@@ -106,8 +113,7 @@ class VideoResults:
 
     def add(self, index: int, name: str, image: np.ndarray | None, tracks: Poses) -> None:
         file_name = f"{FRAME_PREFIX}/{name}"
-        pid = posetrack_image_id(file_name)
-        image_id = index if pid is None else pid
+        image_id = frame_image_id(index, name)
         slots = to_posetrack_slots(tracks.keypoints, self.keypoint_set) if len(tracks) else []
         people = []
         for n in range(len(tracks)):
@@ -126,7 +132,12 @@ class VideoResults:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         stack, self._stack = self._stack, None
-        if exc_type is None:
-            self._coco.finish()
-        stack.__exit__(exc_type, exc, tb)
+        try:
+            if exc_type is None:
+                self._coco.finish()
+        except BaseException as err:  # the stack must see the failure, or it would publish partial files
+            if not stack.__exit__(type(err), err, err.__traceback__):
+                raise
+        else:
+            stack.__exit__(exc_type, exc, tb)
         return False

@@ -28,8 +28,10 @@ from posetrack.models.checkpoint import CheckpointError
 from posetrack.pose.codec import HeatmapCodec
 from posetrack.train.config import DatasetConfig, TrainConfig
 from posetrack.train.distributed import DistInfo
-from posetrack.eval.coco import gt_regions
-from posetrack.train.evaluation import keypoint_ap_evaluation, posetrack_map_evaluation, records_to_coco
+from posetrack.eval.coco import STATS_NAMES, gt_regions
+from posetrack.train.evaluation import (
+    POSEVAL_METRICS, keypoint_ap_evaluation, posetrack_map_evaluation, records_to_coco,
+)
 from posetrack.train.hooks import (
     CHECKPOINT_FILE, CheckpointHook, EvalHook, IterationTimer, LRSchedulerHook, MetricsWriter, PreciseBN,
     ProgressBar,
@@ -76,6 +78,25 @@ def init_weights(model: nn.Module, path_or_name: str) -> None:
     logger.info("initialised from %s (%d tensors, %s layout)", report.path, report.loaded_keys, report.layout)
 
 
+def _uses_poseval(split: DatasetConfig) -> bool:
+    """PoseTrack given as a folder of per-video GT files is scored with poseval's mAP."""
+    return split.format == "posetrack" and Path(split.ann).is_dir()
+
+
+def check_evaluation(cfg: TrainConfig) -> None:
+    """Raise the evaluation's config errors before any data is read, on every rank
+    (EvalHook evaluates on rank 0 only: failing there would leave the others at its barrier)."""
+    split = cfg.val_set
+    if split is None:
+        return
+    if split.format == "mpii":
+        raise ValueError("train.val_set: MPII evaluation (PCKh) is not implemented; leave val_set unset")
+    names = POSEVAL_METRICS if _uses_poseval(split) else STATS_NAMES
+    if cfg.eval_metric not in names:
+        raise ValueError(f"train.eval_metric {cfg.eval_metric!r} is not a result of the {split.format} "
+                         f"evaluation; choose one of {list(names)}")
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":  # official get_optimizer: Adam(lr) only, no weight decay
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -111,6 +132,7 @@ def build_trainer(exp: Experiment, *, out_dir: str | Path, device: torch.device,
     if resume is None and (out_dir / CHECKPOINT_FILE).exists():
         raise ValueError(f"{out_dir / CHECKPOINT_FILE} exists: pass --resume to continue that run, "
                          "or choose another --out")
+    check_evaluation(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     in_w, in_h = exp.data.input_size
     codec = HeatmapCodec(exp.data.input_size, exp.data.heatmap_size, exp.data.sigma)
@@ -158,15 +180,13 @@ def build_trainer(exp: Experiment, *, out_dir: str | Path, device: torch.device,
 
 
 def _build_evaluation(exp: Experiment, split: DatasetConfig, device: torch.device, out_dir: Path):
-    if split.format == "mpii":
-        raise ValueError("train.val_set: MPII evaluation (PCKh) is not implemented; leave val_set unset")
     in_w, in_h = exp.data.input_size
     records = load_records(split, aspect_ratio=in_w / in_h, num_joints=exp.model.num_joints)
     if split.format == "coco":
         from posetrack.eval.coco import load_coco as load_coco_gt
 
         coco_gt = load_coco_gt(split.ann)
-    elif Path(split.ann).is_dir():
+    elif _uses_poseval(split):
         logger.info("PoseTrack validation: poseval mAP on the GT boxes (%s)", split.ann)
         t = exp.test
         return posetrack_map_evaluation(

@@ -28,10 +28,15 @@ from pycocotools.coco import COCO
 
 from posetrack.data.records import PoseRecord
 from posetrack.eval.coco import COCOKeypointEvaluator, Regions, run_inference
+from posetrack.eval.posetrack import JOINT_GROUPS, evaluate as poseval
 from posetrack.io.image import read_image_rgb
 from posetrack.pose.estimator import TopDownEstimator
 
 logger = logging.getLogger(__name__)
+
+# result names of posetrack_map_evaluation: poseval's total mAP and its joint groups
+POSEVAL_METRICS = ("AP", *(f"AP {g}" for g in JOINT_GROUPS))
+
 
 def records_to_coco(records: Sequence[PoseRecord]) -> COCO:
     """A pycocotools GT index from records (for sets without a COCO file, e.g. PoseTrack).
@@ -96,7 +101,6 @@ def posetrack_map_evaluation(
     frame: only AP is meaningful here, not MOTA. The model must predict the
     PoseTrack 2018 slots.
     """
-    from posetrack.eval.posetrack import evaluate as poseval
     from posetrack.io.posetrack_json import PersonPose, frames_like, write_video_predictions
 
     gt_dir, root, work_dir = Path(gt_dir), Path(root), Path(work_dir)

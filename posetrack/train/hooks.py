@@ -12,6 +12,7 @@ import csv
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -43,13 +44,22 @@ class IterationTimer(HookBase):
 
 
 class LRSchedulerHook(HookBase):
-    """Steps an epoch-based scheduler (e.g. MultiStepLR) after every epoch."""
+    """Steps an epoch-based scheduler (e.g. MultiStepLR) at the START of every epoch.
+
+    As the official HRNet tools/train.py (``lr_scheduler.step()`` first in the epoch loop, PyTorch
+    >= 1.1 semantics): during epoch index ``e`` the scheduler has counted ``e + 1`` steps, so
+    milestones [170, 200] lower the LR from epoch index 169 and 199 (fine-tune [10, 15]: 9 and 14).
+    The checkpoint saved after epoch ``e`` holds that count, so ``--resume`` continues the schedule.
+    """
 
     def __init__(self, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
         self.scheduler = scheduler
 
-    def after_epoch(self) -> None:
-        self.scheduler.step()
+    def before_epoch(self) -> None:
+        with warnings.catch_warnings():
+            # stepping before optimizer.step() is the official order, not a mistake
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            self.scheduler.step()
 
     def state_dict(self) -> dict:
         return self.scheduler.state_dict()
@@ -118,7 +128,8 @@ class EvalHook(HookBase):
 
     ``evaluate(model) -> {name: value}`` runs on rank 0 with the bare model; the
     results go to storage as ``eval/<name>``. When ``metric`` improves (higher is
-    better), the weights are saved as ``out_dir/model_best.pth``.
+    better), the weights are saved as ``out_dir/model_best.pth``. ``metric`` must be a
+    result name: ``builder.check_evaluation`` checks that on every rank before training.
     """
 
     def __init__(self, evaluate: Callable[[torch.nn.Module], dict[str, float]], *, period: int,
@@ -140,8 +151,6 @@ class EvalHook(HookBase):
             t.model.train()
             t.storage.update({f"eval/{k}": float(v) for k, v in results.items()})
             self.history.append({"epoch": t.epoch, **results})
-            if self.metric not in results:
-                raise ValueError(f"train.eval_metric {self.metric!r} is not an evaluation result: {sorted(results)}")
             value = float(results[self.metric])
             logger.info("epoch %d: %s", t.epoch, ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
             if value > self.best:

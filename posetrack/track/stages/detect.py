@@ -116,12 +116,13 @@ class DetectStage(Stage):
         self._load_frcnn(path)
 
     def _load_frcnn(self, path: Path) -> None:
-        import torch
         from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
+        from posetrack.models.checkpoint import read_checkpoint_object
+
+        state = read_checkpoint_object(path)  # CheckpointError naming the file when corrupt
         model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91,
                                         min_size=self.min_size, max_size=self.max_size)
-        state = torch.load(path, map_location="cpu", weights_only=True)
         try:
             model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
         except RuntimeError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from posetrack.track.types import Poses
 logger = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = "hrnet_w32_coco_256x192"
+MIN_BOX_PX = 1.0  # narrower or lower boxes get no pose
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,34 @@ def resolve_pose_model(weights: str, arch: str | None = None, input_size: tuple[
         raise FileNotFoundError(
             f"pose weights not found: {weights} (not a file, nor a registered name: {', '.join(list_weights())})"
         )
-    return PoseModelChoice(weights, arch or "hrnet_w32", tuple(input_size or (192, 256)), keypoints or "coco", 17)
+    arch, input_size = _file_model(weights, arch, input_size)
+    return PoseModelChoice(weights, arch, tuple(input_size), keypoints or "coco", 17)
+
+
+def _file_model(path: str, arch: str | None, input_size: tuple[int, int] | None) -> tuple[str, tuple[int, int]]:
+    """Arch and (width, height) for a weights file: as given, else from an official-style file name
+    (``pose_hrnet_w48_384x288.pth``: hrnet_w48, height 384 x width 288), else hrnet_w32 at 192x256.
+
+    A wrong input size still loads (no shape in the weights) but gives poor poses: say what was assumed.
+    """
+    from posetrack.models import list_models
+
+    stem = Path(path).stem.lower()
+    found_arch = re.search(r"hrnet_(w\d+)", stem)
+    found_size = re.search(r"_(\d+)x(\d+)", stem)
+    guessed = []
+    if arch is None:
+        name = f"hrnet_{found_arch.group(1)}" if found_arch else None
+        arch = name if name in list_models() else "hrnet_w32"
+        guessed.append(f"arch {arch}" + (" (from the file name)" if name == arch else " (default)"))
+    if input_size is None:
+        input_size = (int(found_size.group(2)), int(found_size.group(1))) if found_size else (192, 256)
+        guessed.append(f"input {input_size[0]}x{input_size[1]} (width x height, "
+                       + ("from the file name's HxW)" if found_size else "default)"))
+    if guessed:
+        logger.warning("pose weights %s: assuming %s; if wrong, pass --model ARCH (e.g. hrnet_w48) and/or "
+                       "--set pose.input_size=[W,H] (e.g. [288,384])", path, ", ".join(guessed))
+    return arch, input_size
 
 
 class PoseStage(Stage):
@@ -123,6 +152,8 @@ class PoseStage(Stage):
 
     def process(self, image: np.ndarray, boxes: np.ndarray) -> dict:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
+        # a box under MIN_BOX_PX (one usable joint, a bad detections file) would crop nothing real
+        boxes = boxes[(boxes[:, 2] - boxes[:, 0] >= MIN_BOX_PX) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_PX)]
         if len(boxes) == 0:  # skip the network: an empty batch still costs a forward pass
             return {"poses": Poses.empty(self.choice.num_joints)}
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], 1)
