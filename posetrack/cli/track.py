@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import tempfile
@@ -15,7 +14,6 @@ from posetrack.cli import CLIError
 
 HELP = "track people in videos or frame folders: PoseTrack/COCO JSON (+ overlay video)"
 
-logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -212,7 +210,7 @@ def track_videos(args: argparse.Namespace, videos: list[Path], n_inputs: int, pr
             finally:
                 bar.close()
             total_frames += results.frames
-            logger.info("%s: %d frames -> %s", video, results.frames, paths.posetrack)
+            print(f"{prefix}{video}: {results.frames} frames -> " + ", ".join(str(p) for p in paths.all()))
     elapsed = time.perf_counter() - start
     print(f"{prefix}{len(todo) - failures}/{len(todo)} input(s), {total_frames} frames in {elapsed:.1f} s "
           f"({total_frames / max(elapsed, 1e-9):.2f} FPS)")
