@@ -84,7 +84,9 @@ def _numpy_safe_globals() -> list:
     return safe
 
 
-def _torch_load(path: Path) -> object:
+def read_checkpoint_object(path: str | os.PathLike) -> object:
+    """``torch.load(path, weights_only=True)`` on CPU; an unreadable file raises ``CheckpointError`` naming it."""
+    path = Path(path)
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -100,11 +102,6 @@ def _torch_load(path: Path) -> object:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated: {exc})") from exc
 
 
-def read_checkpoint_object(path: str | os.PathLike) -> object:
-    """``torch.load(path, weights_only=True)`` on CPU; an unreadable file raises ``CheckpointError`` naming it."""
-    return _torch_load(Path(path))
-
-
 def _is_state_dict(obj: object) -> bool:
     return isinstance(obj, Mapping) and len(obj) > 0 and all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
@@ -118,7 +115,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], s
     Raises ``CheckpointError`` naming the file when it holds no model state dict.
     """
     path = Path(path)
-    obj = _torch_load(path)
+    obj = read_checkpoint_object(path)
     layout = "official"
     if not _is_state_dict(obj) and isinstance(obj, Mapping):
         for key in _WRAPPER_KEYS:

@@ -15,9 +15,7 @@ The file appears only complete (temporary sibling + fsync + rename through
 
 from __future__ import annotations
 
-import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ import torch
 from torch import nn
 
 from posetrack.io.atomic import atomic_path
-from posetrack.models.checkpoint import CheckpointError
+from posetrack.models.checkpoint import CheckpointError, read_checkpoint_object
 
 REQUIRED_KEYS = ("state_dict", "optimizer", "scaler", "epoch", "rng", "hooks")
 
@@ -79,11 +77,7 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint to resume from not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, UnicodeDecodeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated: {first})") from None
+    state = read_checkpoint_object(path)
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise CheckpointError(
