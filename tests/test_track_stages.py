@@ -129,9 +129,12 @@ class _FakeRCNN:
 
     def __init__(self):
         self.sizes = []
+        self.autocast = []  # CPU autocast dtype seen by each call, None when off
 
     def __call__(self, images):
         self.sizes.append([tuple(im.shape) for im in images])
+        on = torch.is_autocast_enabled("cpu")
+        self.autocast.append(torch.get_autocast_dtype("cpu") if on else None)
         return [{"boxes": torch.tensor([[1.0, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]),
                  "labels": torch.tensor([1, 3, 1]), "scores": torch.tensor([0.9, 0.95, 0.4])} for _ in images]
 
@@ -145,6 +148,17 @@ def test_detector_batches_frames_and_keeps_persons_above_threshold(frames_dir):
     for res in out:  # the car (label 3) and the 0.4 person are dropped
         np.testing.assert_allclose(res["detections"], [[1, 2, 3, 4, 0.9]])
         assert res["detections"].dtype == np.float32
+    assert stage.model.autocast == [None]  # fp32 by default
+
+
+def test_detector_precision_runs_the_model_under_autocast():
+    stage = DetectStage(precision="bf16")
+    stage.model = _FakeRCNN()
+    (res,) = stage.process_batch([{"image": np.zeros((40, 30, 3), np.uint8)}])
+    assert stage.model.autocast == [torch.bfloat16]
+    np.testing.assert_allclose(res["detections"], [[1, 2, 3, 4, 0.9]])
+    with pytest.raises(ValueError, match="detect precision fp16 needs a CUDA device, got cpu"):
+        DetectStage(precision="fp16")
 
 
 def test_detector_rejects_a_file_that_is_not_its_state_dict(tmp_path):
@@ -449,3 +463,18 @@ def test_render_draws_each_track_in_its_own_colour():
     assert tuple(out[50, 40]) == track_color(7)  # on the 5-6 limb
     assert tuple(out[50, 120]) == track_color(8) and out[50, 140].sum() == 0  # no limb to a weak joint
     assert track_color(7) != track_color(8)
+
+
+def test_pose_mode_reaches_the_network_runner_and_a_bad_label_is_a_config_error(tmp_path):
+    from posetrack.config import ConfigError
+    from posetrack.models import build_model
+    from posetrack.track.pipeline import build_graph, load_pipeline
+
+    torch.save(build_model("hrnet_w8").state_dict(), tmp_path / "w8.pth")
+    stage = PoseStage(weights=str(tmp_path / "w8.pth"), arch="hrnet_w8", mode="fp32+cl")
+    stage.open()
+    assert stage.estimator.runner.mode.channels_last and stage.estimator.runner.mode.precision == "fp32"
+    with pytest.raises(ConfigError, match=r"nodes\[4\] \(pose\)\.params: bad inference mode 'fp33'"):
+        build_graph(load_pipeline(), {"pose": {"mode": "fp33"}})
+    with pytest.raises(ConfigError, match=r"nodes\[2\] \(flow\)\.params: flow scale must be in \(0, 1\], got 2"):
+        build_graph(load_pipeline(), {"flow": {"scale": 2.0}})

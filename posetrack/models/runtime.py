@@ -38,7 +38,7 @@ Backend = Literal["torch", "onnxruntime"]
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]  # (B, 3, h, w) -> (B, K, h/4, w/4)
-_AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 # Flip test doubles the estimator's batch (32 -> 64); a tracked frame holds a few people.
 DEFAULT_GRAPH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 # Short names of the modes in benchmark tables and ``--modes`` lists, joined with "+".
@@ -140,7 +140,7 @@ class ModelRunner:
         if self.mode.precision == "fp32":
             return contextlib.nullcontext()
         # The weight-cast cache must be off inside CUDA graph capture (torch docs).
-        return torch.autocast(self.device.type, dtype=_AUTOCAST_DTYPES[self.mode.precision],
+        return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.mode.precision],
                               cache_enabled=not self.mode.cuda_graphs)
 
     def _eager(self, x: torch.Tensor) -> torch.Tensor:

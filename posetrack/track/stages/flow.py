@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 
+from posetrack.device import PinnedUploader, own_stream
 from posetrack.track.graph import Stage
 from posetrack.track.types import FlowField
 
@@ -85,9 +86,10 @@ class FlowStage(Stage):
         self.method, self.checkpoint, self.scale = method, checkpoint, scale
         self.device, self.dis_preset = device, dis_preset
         self.used: str | None = None  # "flownet2" or "dis" once opened
-        self._prev: np.ndarray | None = None
+        self._prev = None  # last frame's network input (see _network_input)
         self._dis = None
         self._net = None
+        self._upload = PinnedUploader(device)  # allocates its pinned buffer at the first frame
 
     def open(self) -> None:
         self.used = choose_flow_method(self.method, self.checkpoint)
@@ -122,42 +124,44 @@ class FlowStage(Stage):
         return self.process_batch([{"image": image}])[0]
 
     def process_batch(self, batch: list[dict]) -> list[dict]:
-        small = [_resize(item["image"], self.scale) for item in batch]
-        pairs = []  # (position in batch, previous, current)
-        for i, cur in enumerate(small):
-            prev = self._prev if i == 0 else small[i - 1]
-            if prev is not None and prev.shape == cur.shape:
-                pairs.append((i, prev, cur))
-        self._prev = small[-1]
-        out: list[dict] = [{"flow": None} for _ in batch]
-        if not pairs:
-            return out
-        fields = self._dis_flows(pairs) if self._dis is not None else self._flownet2_flows(pairs)
+        with own_stream(self.device):
+            # each frame is converted (and, for FlowNet2, uploaded) once and kept for the next pair
+            frames = [self._network_input(_resize(item["image"], self.scale)) for item in batch]
+            pairs = []  # (position in batch, previous, current)
+            for i, cur in enumerate(frames):
+                prev = self._prev if i == 0 else frames[i - 1]
+                if prev is not None and prev.shape == cur.shape:
+                    pairs.append((i, prev, cur))
+            self._prev = frames[-1]
+            out: list[dict] = [{"flow": None} for _ in batch]
+            if not pairs:
+                return out
+            fields = self._dis_flows(pairs) if self._dis is not None else self._flownet2_flows(pairs)
         for (i, _, _), vectors in zip(pairs, fields):
             out[i] = {"flow": FlowField(vectors / self.scale, self.scale)}
         return out
 
-    def _dis_flows(self, pairs) -> list[np.ndarray]:
+    def _network_input(self, small: np.ndarray):
+        """A resized RGB frame -> DIS: gray uint8 (H, W); FlowNet2: (3, H, W) BGR float in [0, 1] on the device
+        (ptlflow's input convention: images as read by cv2)."""
         import cv2
 
-        flows = []
-        for _, prev, cur in pairs:
-            a = cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY)
-            b = cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
-            flows.append(self._dis.calc(a, b, None))
-        return flows
+        if self._dis is not None:
+            return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        return self._upload(small).permute(2, 0, 1).flip(0).float().div_(255.0)
+
+    def _dis_flows(self, pairs) -> list[np.ndarray]:
+        return [self._dis.calc(prev, cur, None) for _, prev, cur in pairs]
 
     def _flownet2_flows(self, pairs) -> list[np.ndarray]:
         import torch
 
-        # ptlflow models take {"images": (B, 2, 3, H, W)} BGR in [0, 1] (as read by cv2) and pad
-        # to their output stride themselves; "flows" comes back (B, 1, 2, H, W) unpadded
-        pair_arrays = np.stack([np.stack([p[..., ::-1], c[..., ::-1]]) for _, p, c in pairs])
-        images = torch.from_numpy(np.ascontiguousarray(pair_arrays)).to(self.device)
-        images = images.permute(0, 1, 4, 2, 3).float().div_(255.0)
+        # ptlflow models take {"images": (B, 2, 3, H, W)} and pad to their output stride themselves;
+        # "flows" comes back (B, 1, 2, H, W) unpadded; one copy to the host for the whole batch
+        images = torch.stack([torch.stack([prev, cur]) for _, prev, cur in pairs])
         with torch.inference_mode():
             flows = self._net({"images": images})["flows"][:, 0]
-        return [f.permute(1, 2, 0).float().cpu().numpy() for f in flows]
+        return list(flows.permute(0, 2, 3, 1).float().cpu().numpy())
 
     def close(self) -> None:
         self._net = self._dis = None

@@ -31,6 +31,9 @@ class PoseParams:
     min_score: float = 0.0  # drop people whose rescored person score is below this
     device: str = "cpu"
     batch_size: int = 64  # crops per forward pass
+    # how the network runs: [fp32|fp16|bf16][+cl][+compile][+graphs] or ort (posetrack.models.runtime;
+    # compare them with `posetrack bench modes`); e.g. fp16+cl+graphs on CUDA, ort on CPU
+    mode: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,13 @@ class PoseStage(Stage):
 
     def __init__(self, weights: str | None = None, arch: str | None = None,
                  input_size: tuple[int, int] | None = None, keypoints: str | None = None, flip_test: bool = True,
-                 min_score: float = 0.0, device: str = "cpu", batch_size: int = 64):
+                 min_score: float = 0.0, device: str = "cpu", batch_size: int = 64, mode: str = "fp32"):
+        from posetrack.models.runtime import InferenceMode
+
         self.choice: PoseModelChoice | None = None
         self._request = (weights, arch, input_size, keypoints)
         self.flip_test, self.min_score, self.device, self.batch_size = flip_test, min_score, device, batch_size
+        self.mode = InferenceMode.from_label(mode)  # a bad label fails when the graph is built
         self.estimator = None
 
     def open(self) -> None:
@@ -146,9 +152,9 @@ class PoseStage(Stage):
         load_checkpoint(model, c.weights)
         self.estimator = TopDownEstimator(model, input_size=c.input_size, flip_test=self.flip_test,
                                           flip_pairs=KEYPOINT_SETS[c.keypoints][1], device=self.device,
-                                          batch_size=self.batch_size)
-        logger.info("pose: %s %dx%d (%s joints) from %s on %s, flip test %s", c.arch, *c.input_size,
-                    c.keypoints, c.weights, self.device, "on" if self.flip_test else "off")
+                                          batch_size=self.batch_size, mode=self.mode)
+        logger.info("pose: %s %dx%d (%s joints) from %s on %s (%s), flip test %s", c.arch, *c.input_size,
+                    c.keypoints, c.weights, self.device, self.mode.label, "on" if self.flip_test else "off")
 
     def process(self, image: np.ndarray, boxes: np.ndarray) -> dict:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
