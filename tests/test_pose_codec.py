@@ -1,9 +1,19 @@
-"""HeatmapCodec encode (official Gaussian targets) and decode_heatmaps (official get_final_preds)."""
+"""HeatmapCodec encode (official Gaussian targets) and decode_heatmaps (official get_final_preds);
+find_peaks (numpy and torch input) against a loop written like the official code."""
+
+import json
+import math
 
 import numpy as np
 import pytest
+import torch
 
+from posetrack.io.image import read_image_rgb
+from posetrack.models import build_model, load_checkpoint
+from posetrack.models.weights import get_weights
 from posetrack.pose import HeatmapCodec, decode_heatmaps
+from posetrack.pose.codec import find_peaks
+from posetrack.pose.estimator import TopDownEstimator
 
 # A region whose heatmap px equal image px: 6x5 heatmap covering a 6x5 region centred at (3, 2.5).
 IDENTITY_CENTER, IDENTITY_SIZE = np.array([[3.0, 2.5]]), np.array([[6.0, 5.0]])
@@ -133,4 +143,83 @@ def test_decode_bad_shapes():
     with pytest.raises(ValueError, match="heatmap_size"):
         HeatmapCodec().decode(np.zeros((1, 17, 32, 24)), np.zeros((1, 2)), np.ones((1, 2)))
     coords, scores = decode_heatmaps(np.zeros((0, 17, 64, 48)), np.zeros((0, 2)), np.zeros((0, 2)))
+    assert coords.shape == (0, 17, 2) and scores.shape == (0, 17, 1)
+
+
+# --- find_peaks: one torch peak search for numpy maps and device tensors --------------------
+
+def _official_peaks(heatmaps, refine):
+    """Per-map loop as the official get_max_preds + get_final_preds (the oracle)."""
+    n, k, h, w = heatmaps.shape
+    coords = np.zeros((n, k, 2), np.float32)
+    maxvals = np.zeros((n, k, 1), heatmaps.dtype)
+    for i in range(n):
+        for j in range(k):
+            hm = heatmaps[i, j]
+            idx = int(np.argmax(hm))  # numpy: first maximum in row-major order
+            maxvals[i, j, 0] = hm.reshape(-1)[idx]
+            if maxvals[i, j, 0] > 0:
+                coords[i, j] = (idx % w, idx // w)
+            px, py = int(math.floor(coords[i, j, 0] + 0.5)), int(math.floor(coords[i, j, 1] + 0.5))
+            if refine and 1 < px < w - 1 and 1 < py < h - 1:
+                diff = np.array([hm[py][px + 1] - hm[py][px - 1], hm[py + 1][px] - hm[py - 1][px]])
+                coords[i, j] += np.sign(diff) * 0.25
+    return coords, maxvals
+
+
+def _random_maps(rng, kind):
+    shape = (3, 4, int(rng.integers(3, 9)), int(rng.integers(3, 9)))
+    if kind == "normal":
+        return rng.normal(size=shape).astype(np.float32)
+    if kind == "ties":  # few distinct values: tied maxima and tied neighbours everywhere
+        return (rng.integers(-2, 3, size=shape) * 0.5).astype(np.float32)
+    if kind == "nonpositive":  # decode to (0, 0); half of the maps peak at exactly 0, not at index 0
+        maps = -rng.random(shape).astype(np.float32)
+        flat = maps.reshape(-1, shape[2] * shape[3])
+        rows = np.nonzero(rng.random(len(flat)) < 0.5)[0]
+        flat[rows, rng.integers(1, flat.shape[1], len(rows))] = 0
+        return maps
+    return rng.integers(0, 2, size=shape).astype(np.float64)  # "binary", float64 maps
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "nonpositive", "binary"])
+def test_find_peaks_equals_the_official_loop_exactly_on_random_maps(kind):
+    rng = np.random.default_rng(["normal", "ties", "nonpositive", "binary"].index(kind))
+    for _ in range(25):
+        hm = _random_maps(rng, kind)
+        for refine in (True, False):
+            want_xy, want_v = _official_peaks(hm, refine)
+            for maps in (hm, torch.from_numpy(hm)):
+                xy, v = find_peaks(maps, refine=refine)
+                assert xy.dtype == np.float32 and v.dtype == hm.dtype
+                np.testing.assert_array_equal(xy, want_xy)
+                np.testing.assert_array_equal(v, want_v)
+
+
+def test_find_peaks_equals_the_official_loop_on_real_network_heatmaps(coco_sample):
+    weights = get_weights("hrnet_w16_demo_128x96")
+    model = build_model(weights.arch, num_joints=weights.num_joints)
+    load_checkpoint(model, weights.fetch())
+    est = TopDownEstimator(model, input_size=weights.input_size)
+    coco = json.loads((coco_sample / "test_coco.json").read_text())
+    image = coco["images"][3]
+    boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == image["id"]]
+    hm = est.heatmaps(est.prepare(read_image_rgb(coco_sample / image["file_name"]), boxes).crops)
+    assert hm.shape == (5, 17, 32, 24)
+    want_xy, want_v = _official_peaks(hm, True)
+    xy, v = find_peaks(hm)
+    assert np.count_nonzero(xy % 1) > 20  # the quarter offsets are exercised
+    np.testing.assert_array_equal(xy, want_xy)
+    np.testing.assert_array_equal(v, want_v)
+
+
+def test_find_peaks_on_a_tensor_names_nan_pairs_and_checks_shape():
+    hm = torch.zeros(2, 3, 8, 8)
+    hm[0, 1, 2, 2] = float("inf")
+    hm[1, 0, 7, 7] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN/inf at 2 \(instance, keypoint\) pair\(s\): \(0, 1\), \(1, 0\)"):
+        find_peaks(hm)
+    with pytest.raises(ValueError, match=r"\(N, K, H, W\)"):
+        find_peaks(torch.zeros(3, 8, 8))
+    coords, scores = decode_heatmaps(torch.zeros(0, 17, 8, 6), np.zeros((0, 2)), np.zeros((0, 2)))
     assert coords.shape == (0, 17, 2) and scores.shape == (0, 17, 1)

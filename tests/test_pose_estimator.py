@@ -47,9 +47,10 @@ def test_flip_test_averages_with_shifted_mirror_and_normalises():
     np.testing.assert_allclose(TopDownEstimator(RedBlobModel(), batch_size=2).heatmaps(crops), got, atol=1e-6)
 
 
+@pytest.mark.parametrize("crops_on", ["host", "device"])
 @pytest.mark.parametrize("flip_test", [False, True])
-def test_keypoints_land_on_the_dot_in_image_px(flip_test):
-    est = TopDownEstimator(RedBlobModel(), flip_test=flip_test)
+def test_keypoints_land_on_the_dot_in_image_px(flip_test, crops_on):
+    est = TopDownEstimator(RedBlobModel(), flip_test=flip_test, crops_on=crops_on)
     result = est(_image_with_dot(), np.array([[150.0, 50, 150, 200], [190, 100, 60, 80]]), np.array([0.9, 0.6]))
     assert result.keypoints.shape == (2, 17, 3)
     # one heatmap px = size / 48 image px; pooling puts map px i at input px 4i + 1.5 while
@@ -75,9 +76,10 @@ def test_pooled_frames_equal_single_frames_and_slicing():
     np.testing.assert_allclose(pooled[[0]].keypoints, est(img_a, boxes_a, [1.0]).keypoints, atol=1e-5)
 
 
-def test_real_narrow_hrnet_and_no_boxes():
+@pytest.mark.parametrize("crops_on", ["host", "device"])
+def test_real_narrow_hrnet_and_no_boxes(crops_on):
     torch.manual_seed(0)
-    est = TopDownEstimator(build_model("hrnet_w8"), input_size=(96, 128), batch_size=2)
+    est = TopDownEstimator(build_model("hrnet_w8"), input_size=(96, 128), batch_size=2, crops_on=crops_on)
     img = _image_with_dot()
     empty = est(img, np.zeros((0, 4)), np.zeros(0))
     res = est(img, np.array([[150.0, 50, 150, 200]] * 3), np.ones(3))
@@ -86,8 +88,9 @@ def test_real_narrow_hrnet_and_no_boxes():
     np.testing.assert_allclose(res.keypoints, np.repeat(res.keypoints[:1], 3, axis=0), atol=1e-4)
 
 
-def test_bad_inputs():
-    est = TopDownEstimator(RedBlobModel())
+@pytest.mark.parametrize("crops_on", ["host", "device"])
+def test_bad_inputs(crops_on):
+    est = TopDownEstimator(RedBlobModel(), crops_on=crops_on)
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         est(np.zeros((10, 10), np.uint8), np.zeros((1, 4)), np.ones(1))
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
@@ -96,3 +99,5 @@ def test_bad_inputs():
         est(_image_with_dot(), np.array([[0, 0, 10, 10.0]] * 2), np.ones(1))
     with pytest.raises(ValueError, match="batch_size"):
         TopDownEstimator(RedBlobModel(), batch_size=0)
+    with pytest.raises(ValueError, match="crops_on must be 'auto', 'host' or 'device', got 'gpu'"):
+        TopDownEstimator(RedBlobModel(), crops_on="gpu")

@@ -474,6 +474,10 @@ def test_pose_mode_reaches_the_network_runner_and_a_bad_label_is_a_config_error(
     stage = PoseStage(weights=str(tmp_path / "w8.pth"), arch="hrnet_w8", mode="fp32+cl")
     stage.open()
     assert stage.estimator.runner.mode.channels_last and stage.estimator.runner.mode.precision == "fp32"
+    assert not stage.estimator.crops_on_device  # auto on CPU: cv2
+    stage = PoseStage(weights=str(tmp_path / "w8.pth"), arch="hrnet_w8", crops_on="device")
+    stage.open()
+    assert stage.estimator.crops_on_device
     with pytest.raises(ConfigError, match=r"nodes\[4\] \(pose\)\.params: bad inference mode 'fp33'"):
         build_graph(load_pipeline(), {"pose": {"mode": "fp33"}})
     with pytest.raises(ConfigError, match=r"nodes\[2\] \(flow\)\.params: flow scale must be in \(0, 1\], got 2"):

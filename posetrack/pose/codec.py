@@ -5,6 +5,9 @@ Shapes: N instances, K keypoints, heatmaps (H, W). ``encode`` works in *input px
 heatmaps into *image px* through the crop region (center, size). Training targets
 and test-time decoding come from the same :class:`HeatmapCodec`, so they cannot drift.
 
+Peaks are found by one torch implementation (:func:`find_peaks`) for numpy heatmaps
+(searched in place) and for heatmaps still on the GPU (one small copy back).
+
 Both directions reproduce the official HRNet code: ``generate_target`` in
 ``lib/dataset/JointsDataset.py`` and ``get_final_preds`` in ``lib/core/inference.py``.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from posetrack.pose.crop import heatmap_to_image
 
@@ -21,41 +25,75 @@ from posetrack.pose.crop import heatmap_to_image
 QUARTER_OFFSET = 0.25
 
 
-def _argmax_coords(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer peak (x, y) per map, zeroed where the peak value is <= 0.
+def _packed_peaks(heatmaps: torch.Tensor, refine: bool) -> torch.Tensor:
+    """Peak per map, on the maps' device, without a host sync (official ``get_max_preds``).
 
-    heatmaps (N, K, H, W) -> coords (N, K, 2) float32 heatmap px, maxvals (N, K, 1).
-    """
-    n, k, _, w = heatmaps.shape
-    flat = heatmaps.reshape(n, k, -1)
-    idx = np.argmax(flat, axis=2)
-    maxvals = np.take_along_axis(flat, idx[..., None], axis=2)
-    coords = np.stack([idx % w, idx // w], axis=2).astype(np.float32)
-    coords *= (maxvals > 0.0).astype(np.float32)
-    return coords, maxvals
-
-
-def _quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> None:
-    """Shift each peak by 0.25 px toward its higher neighbour, in place.
-
-    Only peaks with 1 < x < W-1 and 1 < y < H-1 move (the official condition: peaks in
-    column/row 1 stay put too). A tie between neighbours gives no move on that axis.
+    heatmaps (N, K, H, W) -> (N, K, 4): x, y in heatmap px, peak value, 1 where the map is
+    all finite (else 0), in float32 (float64 for float64 maps), so one copy brings all back.
+    The integer argmax takes the first maximum in row-major order (as numpy); a peak <= 0
+    gives (0, 0). With ``refine`` the peak moves 0.25 px toward its higher neighbour on each
+    axis, only where 1 < x < W-1 and 1 < y < H-1 (the official condition: peaks in column/row
+    1 stay put too); a tie between neighbours gives no move on that axis.
     """
     n, k, h, w = heatmaps.shape
-    px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
-    py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
-    inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
-    ni, ki = np.nonzero(inside)
-    x, y = px[ni, ki], py[ni, ki]
-    maps = heatmaps[ni, ki]
-    rows = np.arange(len(ni))
-    dx = maps[rows, y, x + 1] - maps[rows, y, x - 1]
-    dy = maps[rows, y + 1, x] - maps[rows, y - 1, x]
-    coords[ni, ki] += np.sign(np.stack([dx, dy], axis=1)) * QUARTER_OFFSET
+    out_dtype = torch.promote_types(heatmaps.dtype, torch.float32)
+    flat = heatmaps.reshape(n, k, h * w)
+    idx = flat.argmax(dim=2, keepdim=True)  # (N, K, 1)
+    maxvals = flat.gather(2, idx)
+    idx = idx * (maxvals > 0)  # a non-positive peak decodes to (0, 0)
+    x, y = idx % w, idx // w
+    coords = torch.cat([x, y], dim=2).to(out_dtype)
+    if refine:
+        inside = (x > 1) & (x < w - 1) & (y > 1) & (y < h - 1)
+        # right, left, below, above; clamped so gather stays in range where ``inside`` is False
+        # (built on the device: a host-made index tensor would mean a synchronising copy)
+        steps = torch.cat([idx + 1, idx - 1, idx + w, idx - w], dim=2)
+        around = flat.gather(2, steps.clamp_(0, h * w - 1))
+        diff = torch.stack([around[..., 0] - around[..., 1], around[..., 2] - around[..., 3]], dim=2)
+        coords += torch.sign(diff).to(out_dtype) * inside * QUARTER_OFFSET
+    finite = torch.isfinite(flat).all(dim=2, keepdim=True)
+    return torch.cat([coords, maxvals.to(out_dtype), finite.to(out_dtype)], dim=2)
+
+
+def find_peaks(heatmaps: np.ndarray | torch.Tensor, refine: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps on any device -> peaks in heatmap px, as host numpy arrays.
+
+    The whole search runs where the maps are; a CUDA tensor costs a single device->host copy
+    of (N, K, 4) numbers. A numpy array is searched in place (``torch.from_numpy``, no copy).
+
+    Args:
+        heatmaps: (N, K, H, W) numpy array or torch tensor.
+        refine: apply the official quarter-pixel offset toward the higher neighbour.
+
+    Returns:
+        coords (N, K, 2) float32 heatmap px, maxvals (N, K, 1) peak values (float32, or
+        float64 for float64 maps). A map whose peak is <= 0 gives (0, 0).
+
+    Raises:
+        ValueError: on a wrong shape, or when a map holds NaN/inf (a diverged or overflowed
+            model); the message names the (instance, keypoint) pairs.
+    """
+    if not isinstance(heatmaps, torch.Tensor):
+        heatmaps = np.ascontiguousarray(heatmaps)
+        if not heatmaps.flags.writeable:  # torch.from_numpy warns on read-only memory
+            heatmaps = heatmaps.copy()
+        heatmaps = torch.from_numpy(heatmaps)
+    if heatmaps.ndim != 4:
+        raise ValueError(f"heatmaps must be (N, K, H, W), got shape {tuple(heatmaps.shape)}")
+    with torch.no_grad():
+        packed = _packed_peaks(heatmaps.detach(), refine).cpu().numpy()
+    finite = packed[..., 3] > 0
+    if not finite.all():
+        bad = [(int(i), int(j)) for i, j in zip(*np.nonzero(~finite))]
+        shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+        raise ValueError(
+            f"heatmaps contain NaN/inf at {len(bad)} (instance, keypoint) pair(s): {shown}"
+        )
+    return packed[..., :2].astype(np.float32), packed[..., 2:3].copy()
 
 
 def decode_heatmaps(
-    heatmaps: np.ndarray,
+    heatmaps: np.ndarray | torch.Tensor,
     centers: np.ndarray,
     box_sizes: np.ndarray,
     refine: bool = True,
@@ -63,7 +101,9 @@ def decode_heatmaps(
     """Heatmaps -> keypoints in image px (official ``get_final_preds``).
 
     Args:
-        heatmaps: (N, K, H, W) float array (numpy, or anything ``np.asarray`` takes).
+        heatmaps: (N, K, H, W) numpy array (or anything ``np.asarray`` takes), or a torch
+            tensor on any device: peaks are found there and one small copy comes back
+            (see :func:`find_peaks`).
         centers: (N, 2) crop-region centers, image px.
         box_sizes: (N, 2) crop-region (width, height), image px -- the region the
             model input covers (after aspect padding and 1.25 enlargement).
@@ -77,9 +117,10 @@ def decode_heatmaps(
         ValueError: on wrong shapes, or when a heatmap holds NaN/inf (a diverged or
             overflowed model); the message names the (instance, keypoint) pairs.
     """
-    heatmaps = np.asarray(heatmaps)
+    if not isinstance(heatmaps, torch.Tensor):
+        heatmaps = np.asarray(heatmaps)
     if heatmaps.ndim != 4:
-        raise ValueError(f"heatmaps must be (N, K, H, W), got shape {heatmaps.shape}")
+        raise ValueError(f"heatmaps must be (N, K, H, W), got shape {tuple(heatmaps.shape)}")
     n, k, h, w = heatmaps.shape
     centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
     box_sizes = np.asarray(box_sizes, dtype=np.float64).reshape(-1, 2)
@@ -87,18 +128,7 @@ def decode_heatmaps(
         raise ValueError(
             f"{n} heatmap instances but {len(centers)} centers and {len(box_sizes)} box sizes"
         )
-    finite = np.isfinite(heatmaps).all(axis=(2, 3))
-    if not finite.all():
-        bad = [(int(i), int(j)) for i, j in zip(*np.nonzero(~finite))]
-        shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
-        raise ValueError(
-            f"heatmaps contain NaN/inf at {len(bad)} (instance, keypoint) pair(s): {shown}"
-        )
-    if n == 0:
-        return np.zeros((0, k, 2), np.float32), np.zeros((0, k, 1), heatmaps.dtype)
-    coords, maxvals = _argmax_coords(heatmaps)
-    if refine:
-        _quarter_offset(heatmaps, coords)
+    coords, maxvals = find_peaks(heatmaps, refine=refine)
     image_coords = heatmap_to_image(coords, centers, box_sizes, (w, h))
     return image_coords.astype(np.float32), maxvals
 

@@ -8,6 +8,7 @@ mirrored feature grid is off by one pixel ("feature is not aligned").
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence, TypeVar
 
 import numpy as np
@@ -24,6 +25,13 @@ def flip_permutation(num_joints: int, flip_pairs: Sequence[Sequence[int]]) -> li
     return perm
 
 
+@functools.lru_cache(maxsize=32)
+def _device_index(perm: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """``perm`` as an index tensor on ``device``, made once: indexing a CUDA tensor with a Python
+    list copies the list from pageable memory at every call, which waits for the GPU."""
+    return torch.tensor(perm, device=device)
+
+
 def flip_heatmaps(heatmaps: Array, flip_pairs: Sequence[Sequence[int]], shift: bool = True) -> Array:
     """Heatmaps of a horizontally mirrored input -> heatmaps of the original input.
 
@@ -38,7 +46,7 @@ def flip_heatmaps(heatmaps: Array, flip_pairs: Sequence[Sequence[int]], shift: b
         raise ValueError(f"heatmaps must be (N, K, H, W), got shape {tuple(heatmaps.shape)}")
     perm = flip_permutation(heatmaps.shape[1], flip_pairs)
     if isinstance(heatmaps, torch.Tensor):
-        out = torch.flip(heatmaps, dims=[3])[:, perm]  # indexing copies
+        out = torch.flip(heatmaps, dims=[3]).index_select(1, _device_index(tuple(perm), heatmaps.device))
     else:
         out = np.ascontiguousarray(heatmaps[:, perm, :, ::-1])
     if shift:

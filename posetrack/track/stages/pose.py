@@ -34,6 +34,9 @@ class PoseParams:
     # how the network runs: [fp32|fp16|bf16][+cl][+compile][+graphs] or ort (posetrack.models.runtime;
     # compare them with `posetrack bench modes`); e.g. fp16+cl+graphs on CUDA, ort on CPU
     mode: str = "fp32"
+    # where crops are cut: auto = on the GPU (grid_sample; frame uploaded once) when device is CUDA,
+    # else on the host with cv2 (faster on CPU); host / device force one
+    crops_on: Literal["auto", "host", "device"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,15 @@ class PoseStage(Stage):
 
     def __init__(self, weights: str | None = None, arch: str | None = None,
                  input_size: tuple[int, int] | None = None, keypoints: str | None = None, flip_test: bool = True,
-                 min_score: float = 0.0, device: str = "cpu", batch_size: int = 64, mode: str = "fp32"):
+                 min_score: float = 0.0, device: str = "cpu", batch_size: int = 64, mode: str = "fp32",
+                 crops_on: str = "auto"):
         from posetrack.models.runtime import InferenceMode
 
         self.choice: PoseModelChoice | None = None
         self._request = (weights, arch, input_size, keypoints)
         self.flip_test, self.min_score, self.device, self.batch_size = flip_test, min_score, device, batch_size
         self.mode = InferenceMode.from_label(mode)  # a bad label fails when the graph is built
+        self.crops_on = crops_on
         self.estimator = None
 
     def open(self) -> None:
@@ -152,7 +157,8 @@ class PoseStage(Stage):
         load_checkpoint(model, c.weights)
         self.estimator = TopDownEstimator(model, input_size=c.input_size, flip_test=self.flip_test,
                                           flip_pairs=KEYPOINT_SETS[c.keypoints][1], device=self.device,
-                                          batch_size=self.batch_size, mode=self.mode)
+                                          batch_size=self.batch_size, mode=self.mode,
+                                          crops_on=self.crops_on)
         logger.info("pose: %s %dx%d (%s joints) from %s on %s (%s), flip test %s", c.arch, *c.input_size,
                     c.keypoints, c.weights, self.device, self.mode.label, "on" if self.flip_test else "off")
 
