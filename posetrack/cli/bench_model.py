@@ -22,13 +22,19 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def add_network_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by the network benchmarks (`bench model`, `bench modes`)."""
+def add_network_arguments(parser: argparse.ArgumentParser,
+                          batch_sizes_per_device: dict[str, list[int]] | None = None) -> None:
+    """Flags shared by the network benchmarks (`bench model`, `bench modes`, the `bench` report).
+
+    ``batch_sizes_per_device`` (device type -> sizes): ``--batch-sizes`` then defaults to None,
+    for the command to pick by device; without it the default is 1,32,128.
+    """
     parser.add_argument("--model", default="hrnet_w32", help="model name (default hrnet_w32)")
     parser.add_argument("--input", type=input_size, default=(256, 192), metavar="HxW",
                         help="crop height x width (default 256x192)")
-    parser.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 32, 128], metavar="B1,B2,...",
-                        help="batch sizes (default 1,32,128)")
+    per_device = "; ".join(f"{d}: {','.join(map(str, sizes))}" for d, sizes in (batch_sizes_per_device or {}).items())
+    parser.add_argument("--batch-sizes", type=_batch_sizes, default=None if per_device else [1, 32, 128],
+                        metavar="B1,B2,...", help=f"batch sizes (default {per_device or '1,32,128'})")
     parser.add_argument("--iters", type=int, default=10, help="timed forwards per configuration (default 10)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed forwards first (default 3)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -54,10 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from posetrack.models import build_model
-    from posetrack.models.bench import bench_model, default_modes
+    from posetrack.models.bench import bench_model, default_modes, machine_info
 
     device = bench_device(args)
     try:
@@ -70,17 +74,16 @@ def run(args: argparse.Namespace) -> int:
     ours = {(r.mode, r.batch): r for r in results if r.impl.startswith("posetrack:")}
     theirs = {(r.mode, r.batch): r for r in results if r.impl.startswith("timm:")}
     ratios = {key: ours[key].crops_per_s / theirs[key].crops_per_s for key in ours if key in theirs}
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    info = machine_info(device)
     if args.json:
         print(json.dumps({
-            "device": device_name, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "input_hw": list(args.input), "iters": args.iters, "warmup": args.warmup,
+            **info, "input_hw": list(args.input), "iters": args.iters, "warmup": args.warmup,
             "results": [r.as_dict() for r in results],
             "ratio_vs_timm": [{"mode": m, "batch": b, "ratio": v} for (m, b), v in ratios.items()],
         }))
         return 0
     h, w = args.input
-    print(f"device {device_name}, torch {torch.__version__}, {torch.get_num_threads()} threads, input {h}x{w}, "
+    print(f"device {info['device']}, torch {info['torch']}, {info['threads']} threads, input {h}x{w}, "
           f"{args.iters} iters after {args.warmup} warm-up")
     print(f"{'impl':<24} {'mode':<16} {'batch':>5} {'ms/batch':>10} {'crops/s':>10} {'vs timm':>8}")
     for r in results:

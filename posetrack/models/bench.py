@@ -29,8 +29,8 @@ from posetrack.models.runtime import InferenceMode, ModelRunner
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BenchResult", "Timing", "bench_model", "default_modes", "flush_denormals", "rss_mb", "time_forward",
-           "time_mode", "timm_reference", "TIMM_REFERENCE"]
+__all__ = ["BenchResult", "Timing", "bench_model", "default_modes", "flush_denormals", "machine_info", "rss_mb",
+           "time_forward", "time_mode", "timm_reference", "TIMM_REFERENCE"]
 
 TIMM_REFERENCE = "hrnet_w32"  # timm.create_model(..., features_only=True)
 
@@ -101,6 +101,14 @@ def rss_mb(peak: bool = False) -> float:
         except OSError:
             pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine_info(device: torch.device) -> dict:
+    """What a benchmark ran on: ``{"device": GPU name or "cpu", "torch", "threads" (intra-op),
+    "cpu_count", "loadavg": [1, 5, 15 min]}`` (the load average says how shared the CPU was)."""
+    return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
 @contextlib.contextmanager
