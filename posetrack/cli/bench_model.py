@@ -12,7 +12,8 @@ HELP = ("pose network crops/s per batch size: fp32, and fp16+channels_last on CU
         "(`bench modes` sweeps every inference mode)")
 
 
-def _batch_sizes(text: str) -> list[int]:
+def positive_ints(text: str) -> list[int]:
+    """"1,32,128" -> [1, 32, 128] (an argparse type: positive integers separated by commas)."""
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
@@ -33,7 +34,7 @@ def add_network_arguments(parser: argparse.ArgumentParser,
     parser.add_argument("--input", type=input_size, default=(256, 192), metavar="HxW",
                         help="crop height x width (default 256x192)")
     per_device = "; ".join(f"{d}: {','.join(map(str, sizes))}" for d, sizes in (batch_sizes_per_device or {}).items())
-    parser.add_argument("--batch-sizes", type=_batch_sizes, default=None if per_device else [1, 32, 128],
+    parser.add_argument("--batch-sizes", type=positive_ints, default=None if per_device else [1, 32, 128],
                         metavar="B1,B2,...", help=f"batch sizes (default {per_device or '1,32,128'})")
     parser.add_argument("--iters", type=int, default=10, help="timed forwards per configuration (default 10)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed forwards first (default 3)")
