@@ -6,10 +6,12 @@ Two helpers the GPU stages share (detect, flow, pose):
   from there to the device asynchronously. Pinned memory is what lets a host->device copy
   run without blocking the CPU; allocating it per frame would cost more than the copy, so
   the buffer is kept and only regrown when a larger array comes.
-* :func:`own_stream` runs a block on a CUDA stream owned by the calling thread. The graph
-  runs each feed-forward stage (and the recurrent group) on its own thread, so every stage
-  gets its own stream and their kernels can overlap on the GPU. Results leave the block as
-  host arrays (``.cpu()`` waits on the thread's stream), so no tensor crosses streams.
+* :class:`StageStream` runs a block on a CUDA stream owned by one stage. Detect, flow and
+  pose each hold one, so their kernels can overlap on the GPU. The stream is made once per
+  stage, not per thread: the graph starts new threads for every video, and the caching
+  allocator keeps freed blocks per stream, so per-thread streams would grow reserved memory
+  video after video. Results leave the block as host arrays (``.cpu()`` waits on that
+  stream), so no tensor crosses streams.
 
 On CPU both are no-ops: the upload is ``torch.from_numpy`` (no copy) and no stream exists.
 """
@@ -17,29 +19,32 @@ On CPU both are no-ops: the upload is ``torch.from_numpy`` (no copy) and no stre
 from __future__ import annotations
 
 import contextlib
-import threading
-from typing import Iterator
 
 import numpy as np
 import torch
 
-_streams = threading.local()  # per thread: {device: torch.cuda.Stream}
 
+class StageStream:
+    """``with stream:`` runs the block on this object's own CUDA stream of ``device``
+    (created at first use); off CUDA it does nothing. One per stage; used from one thread at a time."""
 
-@contextlib.contextmanager
-def own_stream(device: torch.device | str) -> Iterator[None]:
-    """Run the block on the calling thread's CUDA stream for ``device`` (no-op off CUDA)."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        yield
-        return
-    streams = getattr(_streams, "by_device", None)
-    if streams is None:
-        streams = _streams.by_device = {}
-    if device not in streams:
-        streams[device] = torch.cuda.Stream(device)
-    with torch.cuda.stream(streams[device]):
-        yield
+    def __init__(self, device: torch.device | str):
+        self.device = torch.device(device)
+        self._stream: torch.cuda.Stream | None = None
+        self._context: contextlib.AbstractContextManager | None = None
+
+    def __enter__(self) -> "StageStream":
+        if self.device.type == "cuda":
+            if self._stream is None:
+                self._stream = torch.cuda.Stream(self.device)
+            self._context = torch.cuda.stream(self._stream)
+            self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._context is not None:
+            context, self._context = self._context, None
+            context.__exit__(*exc)
 
 
 class PinnedUploader:
@@ -69,5 +74,5 @@ class PinnedUploader:
         staged.copy_(host)
         out = staged.to(self.device, non_blocking=True)
         self._copied = torch.cuda.Event()
-        self._copied.record()
+        self._copied.record(torch.cuda.current_stream(self.device))  # the stream the copy went to
         return out

@@ -64,15 +64,29 @@ def test_gt_boxes_end_to_end(tmp_path, coco_sample, checkpoint, capsys):
 
 def test_detection_boxes_end_to_end(tmp_path, coco_sample, checkpoint, capsys):
     # oks_thre 1.0 keeps every pose (OKS <= 1): one result per detection box
-    rc, out, err = _run(["--weights", str(checkpoint), "--ann", str(coco_sample / "test_coco.json"),
-                         "--images", str(coco_sample), "--det-json", str(coco_sample / "test_coco_det_AP_H_56.json"),
-                         "--out", str(tmp_path), "--no-flip", "--batch-size", "64",
-                         "--set", "test.oks_thre=1.0", *NARROW, *SMALL_INPUT], capsys)
-    assert rc == 0, err
-    results = _check_results(tmp_path / "keypoints_test_coco_results.json", {785, 40083, 196141, 197388})
+    outputs = {}
+    for workers in ("0", "2"):
+        rc, out, err = _run(["--weights", str(checkpoint), "--ann", str(coco_sample / "test_coco.json"),
+                             "--images", str(coco_sample),
+                             "--det-json", str(coco_sample / "test_coco_det_AP_H_56.json"),
+                             "--out", str(tmp_path / workers), "--no-flip", "--batch-size", "64", "--workers", workers,
+                             "--set", "test.oks_thre=1.0", *NARROW, *SMALL_INPUT], capsys)
+        assert rc == 0, err
+        outputs[workers] = (tmp_path / workers / "keypoints_test_coco_results.json").read_text()
+    results = _check_results(tmp_path / "2" / "keypoints_test_coco_results.json", {785, 40083, 196141, 197388})
     assert len(results) == 118
-    assert json.loads((tmp_path / "keypoints_test_coco_stats.json").read_text()).keys() == set(STATS_NAMES)
+    assert outputs["2"] == outputs["0"]  # reader threads change nothing, to the last digit and the order
+    assert json.loads((tmp_path / "2" / "keypoints_test_coco_stats.json").read_text()).keys() == set(STATS_NAMES)
     assert "Average Precision" in out
+
+
+def test_workers_must_be_a_whole_number(coco_sample, checkpoint, capsys):
+    for bad in ("-1", "two"):
+        with pytest.raises(SystemExit) as exit_:
+            _run(["--weights", str(checkpoint), "--ann", str(coco_sample / "test_coco.json"),
+                  "--images", str(coco_sample), "--gt-boxes", "--workers", bad], capsys)
+        assert exit_.value.code == 2
+        assert f"--workers: expected a whole number >= 0, got '{bad}'" in capsys.readouterr().err
 
 
 def _bad(args, capsys, coco_sample, checkpoint, ann=None, images=None, boxes=("--gt-boxes",), extra=NARROW):
@@ -93,8 +107,9 @@ def test_corrupt_image(tmp_path, coco_sample, checkpoint, capsys):
     for name in ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg"):
         (tmp_path / name).symlink_to(coco_sample / name)
     (tmp_path / "000000197388.jpg").write_bytes(b"\xff\xd8 definitely not a jpeg " * 10)
-    err = _bad(["--out", str(tmp_path / "o"), *SMALL_INPUT, "--no-flip"], capsys, coco_sample, checkpoint,
-               images=tmp_path)
+    # the last image fails in a reader thread; the error still reaches the user as one line
+    err = _bad(["--out", str(tmp_path / "o"), *SMALL_INPUT, "--no-flip", "--workers", "2"], capsys, coco_sample,
+               checkpoint, images=tmp_path)
     assert "cannot decode image" in err and "000000197388.jpg" in err
     assert not (tmp_path / "o" / "keypoints_test_coco_results.json").exists()
 

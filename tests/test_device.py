@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from posetrack.device import PinnedUploader, own_stream
+from posetrack.device import PinnedUploader, StageStream
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -27,9 +27,11 @@ def test_cpu_upload_makes_non_contiguous_input_contiguous():
     assert torch.equal(PinnedUploader("cpu")(frame), torch.from_numpy(np.ascontiguousarray(frame)))
 
 
-def test_own_stream_is_a_no_op_off_cuda():
-    with own_stream("cpu"):
-        assert torch.ones(2).sum().item() == 2.0
+def test_stage_stream_off_cuda_makes_no_stream():
+    stream = StageStream("cpu")
+    with stream:
+        pass
+    assert stream._stream is None
 
 
 @cuda
@@ -38,7 +40,7 @@ def test_cuda_uploads_reuse_the_buffer_without_corrupting_earlier_frames():
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8) for _ in range(3)]
     small = rng.random((5, 4)).astype(np.float32)
-    with own_stream("cuda"):
+    with StageStream("cuda"):
         tensors = [upload(f) for f in frames] + [upload(small)]
         host = [t.cpu().numpy() for t in tensors]
     for want, got in zip(frames + [small], host):
@@ -47,16 +49,17 @@ def test_cuda_uploads_reuse_the_buffer_without_corrupting_earlier_frames():
 
 
 @cuda
-def test_each_thread_gets_its_own_stream():
+def test_a_stage_keeps_one_stream_across_threads_and_stages_differ():
+    first, second = StageStream("cuda"), StageStream("cuda")
     seen = []
 
-    def record():
-        with own_stream("cuda"):
+    def record(stage_stream):
+        with stage_stream:
             seen.append(torch.cuda.current_stream())
 
-    threads = [threading.Thread(target=record) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert seen[0] != seen[1] and torch.cuda.default_stream() not in seen
+    for stage_stream in (first, first, second):  # a new thread per video, as the graph does
+        thread = threading.Thread(target=record, args=(stage_stream,))
+        thread.start()
+        thread.join()
+    assert seen[0] == seen[1] != seen[2] and torch.cuda.default_stream() not in seen
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()  # restored on exit

@@ -5,6 +5,8 @@ Includes a geometry round trip on the real COCO sample: GT keypoints -> input-cr
 """
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,9 +14,12 @@ import torch
 from torch import nn
 
 from posetrack.data.datasets.coco import load_coco as load_gt_people
+import posetrack.eval.coco as eval_coco
 from posetrack.eval.coco import (
     STATS_NAMES, COCOKeypointEvaluator, detection_regions, load_coco, load_detections, run_inference,
 )
+from posetrack.io.image import ImageReadError
+from posetrack.models import build_model
 from posetrack.pose import HeatmapCodec, decode_heatmaps, get_affine_transform, rescore_poses
 from posetrack.pose.crop import affine_points
 from posetrack.pose.estimator import PoseResult, TopDownEstimator
@@ -129,18 +134,140 @@ def test_load_detections_filters_and_errors(tmp_path, coco_sample):
         load_detections(f, {1})
 
 
-def test_run_inference_pools_images_without_changing_results(coco_sample, coco_gt):
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.AvgPool2d(4), nn.Conv2d(3, 17, 1))  # cheap stand-in: (N,3,h,w) -> (N,17,h/4,w/4)
+_CHEAP_MODEL = nn.Sequential(nn.AvgPool2d(4), nn.Conv2d(3, 17, 1))  # stand-in: (N,3,h,w) -> (N,17,h/4,w/4)
+
+
+def _det_regions(coco_sample, coco_gt):
     files = {i: coco_sample / coco_gt.imgs[i]["file_name"] for i in coco_gt.getImgIds()}
-    dets = load_detections(coco_sample / "test_coco_det_AP_H_56.json", set(files))
-    regions = detection_regions(dets, files, aspect_ratio=0.75)
+    return detection_regions(load_detections(coco_sample / "test_coco_det_AP_H_56.json", set(files)), files, 0.75)
+
+
+def test_run_inference_pools_images_without_changing_results(coco_sample, coco_gt):
+    regions = _det_regions(coco_sample, coco_gt)
     outputs = []
     for batch_size in (1, 50, 1000):  # per crop, pooled across 2-3 images, all images at once
         ev = COCOKeypointEvaluator(coco_gt, oks_thre=1.0)
-        run_inference(TopDownEstimator(model, (48, 64), flip_test=False, batch_size=batch_size), ev, regions)
+        run_inference(TopDownEstimator(_CHEAP_MODEL, (48, 64), flip_test=False, batch_size=batch_size), ev, regions)
         outputs.append(ev.results())
     assert len(outputs[0]) == 118
     assert [r["image_id"] for r in outputs[0]] == [r["image_id"] for r in outputs[2]]
     for other in outputs[1:]:
         np.testing.assert_allclose([r["keypoints"] for r in other], [r["keypoints"] for r in outputs[0]], atol=1e-4)
+
+
+def test_run_inference_reader_threads_give_identical_results(coco_sample, coco_gt):
+    """Threads only move reading and cropping: the same crops meet the same pooled passes."""
+    torch.manual_seed(0)
+    estimator = TopDownEstimator(build_model("hrnet_w8").eval(), (64, 64), flip_test=False, batch_size=50)
+    regions = _det_regions(coco_sample, coco_gt)
+    outputs = []
+    for workers in (0, 2):
+        ev = COCOKeypointEvaluator(coco_gt, oks_thre=1.0)
+        run_inference(estimator, ev, regions, workers=workers)
+        outputs.append(ev.results())
+    assert len(outputs[0]) == 118 and [r["image_id"] for r in outputs[0][:1]] == [785]
+    assert outputs[1] == outputs[0]  # ids, order, keypoints, scores: bit-equal
+    with pytest.raises(ValueError, match="workers must be >= 0"):
+        run_inference(estimator, COCOKeypointEvaluator(coco_gt), regions, workers=-1)
+
+
+def _cycled_regions(files, n):
+    """n one-person images (ids 0..n-1) cycling over ``files``, one centred box each."""
+    return {i: (files[i % len(files)], np.array([[200.0, 200.0]]), np.array([[150.0, 200.0]]), np.ones(1))
+            for i in range(n)}
+
+
+def test_run_inference_reads_ahead_within_bound(coco_sample, monkeypatch):
+    """2 workers read concurrently, and never more than the handed-out image + 2 x workers ahead of
+    the network; the test waits for the full read-ahead, so the bound is reached, not just held."""
+    workers, n = 2, 12
+    files = [coco_sample / f"{i:012d}.jpg" for i in (785, 40083, 196141, 197388)]
+    lock = threading.Condition()
+    state = {"active": 0, "max_active": 0, "started": 0, "processed": 0, "max_ahead": 0}
+    both_reading = threading.Event()
+    real_read = eval_coco.read_image_rgb
+
+    def read(path):
+        with lock:
+            state["active"] += 1
+            state["started"] += 1
+            state["max_active"] = max(state["max_active"], state["active"])
+            state["max_ahead"] = max(state["max_ahead"], state["started"] - state["processed"])
+            if state["active"] == workers:
+                both_reading.set()
+            lock.notify_all()
+        try:
+            assert both_reading.wait(10), "the second worker never started a read"
+            return real_read(path)
+        finally:
+            with lock:
+                state["active"] -= 1
+
+    class Recorder:
+        def __init__(self):
+            self.image_ids = []
+
+        def process(self, image_id, poses):
+            with lock:  # let the workers fill the whole window before this image counts as done
+                ahead = min(len(self.image_ids) + 1 + 2 * workers, n)
+                assert lock.wait_for(lambda: state["started"] >= ahead, timeout=10), state
+                self.image_ids.append(image_id)
+                state["processed"] += 1
+
+    monkeypatch.setattr(eval_coco, "read_image_rgb", read)
+    rec = Recorder()
+    run_inference(TopDownEstimator(_CHEAP_MODEL, (48, 64), flip_test=False, batch_size=1), rec,
+                  _cycled_regions(files, n), workers=workers)
+    assert rec.image_ids == list(range(n))
+    assert state["started"] == n and state["max_active"] == workers
+    assert state["max_ahead"] == 2 * workers + 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("coco-read")]
+
+
+def test_run_inference_corrupt_image_cancels_queued_reads(tmp_path, coco_sample, monkeypatch):
+    """Image 3 of 10 is corrupt: images 0-2 are posed, the error names the file, queued reads are
+    cancelled and no reader thread is left."""
+    files = []
+    for i in range(10):
+        files.append(tmp_path / f"{i}.jpg")
+        files[-1].symlink_to(coco_sample / "000000000785.jpg")
+    files[3].unlink()
+    files[3].write_bytes(b"\xff\xd8 definitely not a jpeg " * 10)
+    reads = []
+    real_read = eval_coco.read_image_rgb
+
+    def read(path):
+        reads.append(int(path.stem))
+        if int(path.stem) > 3:
+            time.sleep(1.0)
+        return real_read(path)
+
+    monkeypatch.setattr(eval_coco, "read_image_rgb", read)
+    processed = []
+
+    class Recorder:
+        def process(self, image_id, poses):
+            processed.append(image_id)
+
+    with pytest.raises(ImageReadError, match=f"cannot decode image {files[3]}"):
+        run_inference(TopDownEstimator(_CHEAP_MODEL, (48, 64), flip_test=False, batch_size=1), Recorder(),
+                      _cycled_regions(files, 10), workers=2)
+    assert processed == [0, 1, 2]  # everything before the bad image, in order
+    # submitted: 0-7 (the bad one + 2 x 2 ahead); 4 and 5 hold both workers for 1 s (or were
+    # cancelled before a worker took them), so 6 and 7 were still queued and must be cancelled
+    assert {0, 1, 2, 3} <= set(reads) <= {0, 1, 2, 3, 4, 5}
+    assert not [t for t in threading.enumerate() if t.name.startswith("coco-read")]
+
+
+def test_run_inference_error_downstream_stops_reader_threads(coco_sample):
+    """An error after the read (model, evaluator) shuts the readers at once, while its traceback lives."""
+
+    class Failing:
+        def process(self, image_id, poses):
+            raise RuntimeError(f"evaluator failed on {image_id}")
+
+    with pytest.raises(RuntimeError, match="evaluator failed on 0") as failure:
+        run_inference(TopDownEstimator(_CHEAP_MODEL, (48, 64), flip_test=False, batch_size=1), Failing(),
+                      _cycled_regions([coco_sample / "000000000785.jpg"], 8), workers=2)
+    assert failure.traceback  # the frames (and a generator they hold) are still referenced here
+    assert not [t for t in threading.enumerate() if t.name.startswith("coco-read")]

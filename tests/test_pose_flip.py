@@ -46,3 +46,12 @@ def test_flip_keypoints_mirrors_swaps_and_zeroes_invisible():
     np.testing.assert_array_equal(kpts, [[8, 2], [0, 0], [6, 4]])
     np.testing.assert_array_equal(vis, [1, 0, 1])
     assert flip_permutation(5, [(1, 2), (3, 4)]) == [0, 2, 1, 4, 3]
+
+
+def test_cached_flip_index_made_under_inference_mode_still_serves_autograd():
+    pairs = [(1, 2)]
+    with torch.inference_mode():
+        flip_heatmaps(torch.zeros(1, 3, 2, 2), pairs)  # first call fills the per-device index cache
+    maps = torch.arange(12.0).reshape(1, 3, 2, 2).requires_grad_()
+    flip_heatmaps(maps, pairs, shift=False).sum().backward()
+    assert maps.grad.shape == maps.shape

@@ -129,12 +129,9 @@ class _FakeRCNN:
 
     def __init__(self):
         self.sizes = []
-        self.autocast = []  # CPU autocast dtype seen by each call, None when off
 
     def __call__(self, images):
         self.sizes.append([tuple(im.shape) for im in images])
-        on = torch.is_autocast_enabled("cpu")
-        self.autocast.append(torch.get_autocast_dtype("cpu") if on else None)
         return [{"boxes": torch.tensor([[1.0, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]),
                  "labels": torch.tensor([1, 3, 1]), "scores": torch.tensor([0.9, 0.95, 0.4])} for _ in images]
 
@@ -148,15 +145,32 @@ def test_detector_batches_frames_and_keeps_persons_above_threshold(frames_dir):
     for res in out:  # the car (label 3) and the 0.4 person are dropped
         np.testing.assert_allclose(res["detections"], [[1, 2, 3, 4, 0.9]])
         assert res["detections"].dtype == np.float32
-    assert stage.model.autocast == [None]  # fp32 by default
 
 
-def test_detector_precision_runs_the_model_under_autocast():
-    stage = DetectStage(precision="bf16")
-    stage.model = _FakeRCNN()
-    (res,) = stage.process_batch([{"image": np.zeros((40, 30, 3), np.uint8)}])
-    assert stage.model.autocast == [torch.bfloat16]
-    np.testing.assert_allclose(res["detections"], [[1, 2, 3, 4, 0.9]])
+def test_detector_precision_autocasts_the_backbone_only(tmp_path, monkeypatch):
+    from posetrack.track.stages.detect import AutocastBackbone
+
+    class Body(torch.nn.Module):
+        out_channels = 4
+
+        def forward(self, x):
+            self.autocast = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu")
+            return {"0": torch.nn.functional.conv2d(x, torch.ones(4, 3, 1, 1))}
+
+    backbone = AutocastBackbone(Body(), "cpu", "bf16")
+    features = backbone(torch.full((1, 3, 2, 2), 0.5))
+    assert backbone.body.autocast == torch.bfloat16 and backbone.out_channels == 4
+    assert features["0"].dtype == torch.float32 and features["0"].flatten().tolist() == [1.5] * 16
+    assert not torch.is_autocast_enabled("cpu")  # the heads after it run in fp32
+
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    state = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91).state_dict()
+    monkeypatch.setattr("posetrack.models.checkpoint.read_checkpoint_object", lambda path: state)
+    for precision, wrapped in (("fp32", False), ("bf16", True)):
+        stage = DetectStage(precision=precision, weights=str(tmp_path / "w.pth"))
+        stage._load_frcnn(tmp_path / "w.pth")
+        assert isinstance(stage.model.backbone, AutocastBackbone) == wrapped
     with pytest.raises(ValueError, match="detect precision fp16 needs a CUDA device, got cpu"):
         DetectStage(precision="fp16")
 
@@ -480,5 +494,7 @@ def test_pose_mode_reaches_the_network_runner_and_a_bad_label_is_a_config_error(
     assert stage.estimator.crops_on_device
     with pytest.raises(ConfigError, match=r"nodes\[4\] \(pose\)\.params: bad inference mode 'fp33'"):
         build_graph(load_pipeline(), {"pose": {"mode": "fp33"}})
+    with pytest.raises(ConfigError, match=r"nodes\[4\] \(pose\)\.params: inference precision fp16 needs a CUDA"):
+        build_graph(load_pipeline(), {"pose": {"mode": "fp16+cl"}})  # refused before any model loads
     with pytest.raises(ConfigError, match=r"nodes\[2\] \(flow\)\.params: flow scale must be in \(0, 1\], got 2"):
         build_graph(load_pipeline(), {"flow": {"scale": 2.0}})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from posetrack.cli import CLIError
@@ -18,6 +19,16 @@ from posetrack.cli.inference_args import add_inference_arguments, inference_mode
 HELP = "evaluate a pose checkpoint on COCO keypoints (pycocotools AP)"
 
 logger = logging.getLogger(__name__)
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
     parser.add_argument("--batch-size", type=int, help="crops per forward pass (default: config test.batch_size)")
     parser.add_argument("--no-flip", action="store_true", help="disable the flip test")
+    default_workers = min(4, os.cpu_count() or 1)
+    parser.add_argument("--workers", type=_workers, default=default_workers, metavar="N",
+                        help="threads that read and crop images ahead of the network; 0: in the main thread "
+                             f"(default: {default_workers}, min(4, CPU count))")
     parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="config overrides, e.g. --set model.width=16 test.flip_test=false (repeatable)")
     add_inference_arguments(parser)
@@ -102,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     evaluator = COCOKeypointEvaluator(coco, oks_thre=exp.test.oks_thre, soft_nms=exp.test.soft_nms)
     logger.info("%d images, %d person boxes (%s)", len(regions), sum(len(r[3]) for r in regions.values()),
                 "ground truth" if args.gt_boxes else args.det_json)
-    run_inference(estimator, evaluator, regions, progress=True)
+    run_inference(estimator, evaluator, regions, progress=True, workers=args.workers)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     name = _set_name(ann)

@@ -8,11 +8,14 @@ official ``keypoints_<set>_results.json``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
+import itertools
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -178,32 +181,76 @@ def detection_regions(
     return regions
 
 
+def _read_crops(estimator: TopDownEstimator, image_file: Path, centers: np.ndarray, sizes: np.ndarray) -> CropBatch:
+    """Decode one image and cut its crops; the full image is dropped here, only crops travel on."""
+    return estimator.prepare_regions(read_image_rgb(image_file), centers, sizes)
+
+
+def _crops_in_order(
+    estimator: TopDownEstimator, regions: Regions, image_ids: Sequence[int], workers: int
+) -> Iterator[tuple[int, CropBatch]]:
+    """(image id, crops) in ``image_ids`` order, read ``workers`` images at a time ahead of the caller.
+
+    At most ``2 * workers`` images are queued or being read beyond the one handed out
+    (cv2 decode and warpAffine release the GIL, so threads overlap them with the network).
+    A read error is raised here, in order, after the queued reads are cancelled.
+    """
+    if workers == 0:
+        for image_id in image_ids:
+            yield image_id, _read_crops(estimator, *regions[image_id][:3])
+        return
+    todo = iter(image_ids)
+    window: collections.deque[tuple[int, Future[CropBatch]]] = collections.deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coco-read")
+    try:
+        while True:
+            # top up to the next image plus 2 * workers behind it, then hand the next one out
+            for image_id in itertools.islice(todo, 2 * workers + 1 - len(window)):
+                window.append((image_id, pool.submit(_read_crops, estimator, *regions[image_id][:3])))
+            if not window:
+                return
+            image_id, future = window.popleft()
+            yield image_id, future.result()
+    finally:
+        # no wait for queued reads on an error or an early close; running ones end in one image
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_inference(
-    estimator: TopDownEstimator, evaluator: COCOKeypointEvaluator, regions: Regions, progress: bool = False
+    estimator: TopDownEstimator,
+    evaluator: COCOKeypointEvaluator,
+    regions: Regions,
+    progress: bool = False,
+    workers: int = 0,
 ) -> None:
     """Pose every region, image by image (sorted ids), into ``evaluator.process``.
 
-    Crops of consecutive images are pooled into forward passes of about
-    ``estimator.batch_size`` crops (COCO has few people per image), so at most one
-    batch plus one image's crops are held in memory. Raises
+    ``workers`` threads read and crop images ahead of the network (0: on this
+    thread, in turn), at most ``2 * workers`` images ahead; results are identical
+    for any ``workers``. Crops of consecutive images are pooled into forward passes
+    of about ``estimator.batch_size`` crops (COCO has few people per image), so at
+    most one batch plus the read-ahead images' crops are held in memory. Raises
     ``posetrack.io.image.ImageReadError`` naming a missing or corrupt image.
     """
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
     pending: list[tuple[int, CropBatch, np.ndarray]] = []
 
     def flush() -> None:
         batch = CropBatch.concat([b for _, b, _ in pending])
-        poses = estimator.decode(estimator.heatmaps(batch.crops), batch.centers, batch.sizes,
-                                 np.concatenate([s for _, _, s in pending]))
+        poses = estimator.pose_crops(batch, np.concatenate([s for _, _, s in pending]))
         start = 0
         for image_id, b, _ in pending:
             evaluator.process(image_id, poses[start:start + len(b)])
             start += len(b)
         pending.clear()
 
-    for image_id in tqdm(sorted(regions), desc="images", unit="img", disable=not progress):
-        image_file, centers, sizes, scores = regions[image_id]
-        pending.append((image_id, estimator.prepare_regions(read_image_rgb(image_file), centers, sizes), scores))
-        if sum(len(b) for _, b, _ in pending) >= estimator.batch_size:
-            flush()
+    image_ids = sorted(regions)
+    # closing(): a model error mid-run stops the reader threads now, not at garbage collection
+    with contextlib.closing(_crops_in_order(estimator, regions, image_ids, workers)) as images:
+        for image_id, crops in tqdm(images, total=len(image_ids), desc="images", unit="img", disable=not progress):
+            pending.append((image_id, crops, regions[image_id][3]))
+            if sum(len(b) for _, b, _ in pending) >= estimator.batch_size:
+                flush()
     if pending:
         flush()

@@ -129,6 +129,15 @@ class ModelRunner:
             self._session = _onnx_session(self.model, self.input_hw)
         elif self.mode.compile:
             self._compiled = _try_compile(self._eager, self.mode.compile_mode)
+        elif self.mode.cuda_graphs:
+            # Every bucket is captured now, not at its first batch: a capture mid-video would run
+            # while other pipeline threads use the GPU, which CUDA graph capture does not allow.
+            logger.info("capturing CUDA graphs for batches %s (%s)", list(self.mode.graph_buckets), self.mode.label)
+            self._graphs = {size: _GraphBucket(self._eager, size, (3, *self.input_hw), self.device,
+                                               self._memory_format) for size in self.mode.graph_buckets}
+        if self.device.type == "cuda":
+            # The weight moves above were queued on this thread's stream; callers run on their own.
+            torch.cuda.synchronize(self.device)
         logger.info("inference mode %s on %s", self.mode.label, self.device)
 
     @property
@@ -171,10 +180,6 @@ class ModelRunner:
         for start in range(0, max(len(x), 1), buckets[-1]):
             chunk = x[start:start + buckets[-1]]
             size = next(b for b in buckets if b >= len(chunk))
-            if size not in self._graphs:
-                logger.info("capturing a CUDA graph for batch %d (%s)", size, self.mode.label)
-                self._graphs[size] = _GraphBucket(self._eager, size, tuple(x.shape[1:]), self.device,
-                                                  self._memory_format)
             outputs.append(self._graphs[size](chunk))
         return torch.cat(outputs)
 

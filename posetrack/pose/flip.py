@@ -29,7 +29,8 @@ def flip_permutation(num_joints: int, flip_pairs: Sequence[Sequence[int]]) -> li
 def _device_index(perm: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """``perm`` as an index tensor on ``device``, made once: indexing a CUDA tensor with a Python
     list copies the list from pageable memory at every call, which waits for the GPU."""
-    return torch.tensor(perm, device=device)
+    with torch.inference_mode(False):  # a cached inference tensor would break later autograd callers
+        return torch.tensor(perm, device=device)
 
 
 def flip_heatmaps(heatmaps: Array, flip_pairs: Sequence[Sequence[int]], shift: bool = True) -> Array:

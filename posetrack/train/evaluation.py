@@ -119,7 +119,7 @@ def posetrack_map_evaluation(
                     continue
                 image_file, centers, sizes, scores = regions[image_id]
                 batch = estimator.prepare_regions(read_image_rgb(image_file), centers, sizes)
-                poses = estimator.decode(estimator.heatmaps(batch.crops), batch.centers, batch.sizes, scores)
+                poses = estimator.pose_crops(batch, scores)
                 frame.people = [PersonPose(track_id=i, keypoints=poses.keypoints[i], score=float(poses.scores[i]))
                                 for i in range(len(poses))]
             write_video_predictions(work_dir / gt_file.name, frames)

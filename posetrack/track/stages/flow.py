@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from posetrack.device import PinnedUploader, own_stream
+from posetrack.device import PinnedUploader, StageStream
 from posetrack.track.graph import Stage
 from posetrack.track.types import FlowField
 
@@ -90,6 +90,7 @@ class FlowStage(Stage):
         self._dis = None
         self._net = None
         self._upload = PinnedUploader(device)  # allocates its pinned buffer at the first frame
+        self._stream = StageStream(device)  # its own CUDA stream, so its kernels overlap the other stages'
 
     def open(self) -> None:
         self.used = choose_flow_method(self.method, self.checkpoint)
@@ -124,7 +125,7 @@ class FlowStage(Stage):
         return self.process_batch([{"image": image}])[0]
 
     def process_batch(self, batch: list[dict]) -> list[dict]:
-        with own_stream(self.device):
+        with self._stream:
             # each frame is converted (and, for FlowNet2, uploaded) once and kept for the next pair
             frames = [self._network_input(_resize(item["image"], self.scale)) for item in batch]
             pairs = []  # (position in batch, previous, current)

@@ -137,12 +137,15 @@ class PoseStage(Stage):
                  input_size: tuple[int, int] | None = None, keypoints: str | None = None, flip_test: bool = True,
                  min_score: float = 0.0, device: str = "cpu", batch_size: int = 64, mode: str = "fp32",
                  crops_on: str = "auto"):
+        import torch
+
         from posetrack.models.runtime import InferenceMode
 
         self.choice: PoseModelChoice | None = None
         self._request = (weights, arch, input_size, keypoints)
         self.flip_test, self.min_score, self.device, self.batch_size = flip_test, min_score, device, batch_size
-        self.mode = InferenceMode.from_label(mode)  # a bad label fails when the graph is built
+        self.mode = InferenceMode.from_label(mode)  # a bad label, or one the device cannot run,
+        self.mode.check_device(torch.device(device))  # fails when the graph is built, before models load
         self.crops_on = crops_on
         self.estimator = None
 
