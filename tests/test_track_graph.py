@@ -275,3 +275,23 @@ def test_bench_reports_fps_and_stage_times_and_stops_at_max_frames():
     assert result["frames"] == 30 and result["fps"] > 0 and result["seconds"] > 0
     assert set(result["stage_ms"]) == {"counter", "double"}
     assert not graph_threads()
+
+
+def test_bench_warmup_frames_run_untimed_in_the_same_opened_graph():
+    from posetrack.track.bench import bench_track
+
+    class CountsOpens(Double):
+        opens = 0
+
+        def open(self):
+            CountsOpens.opens += 1
+
+    double = CountsOpens()
+    graph = Graph(nodes(Counter(5), double))
+    result = bench_track("x", graph, warmup_frames=5)  # a whole 5-frame video untimed, then timed
+    assert result["frames"] == 5 and CountsOpens.opens == 1  # one load for warm-up and timed run
+    assert sum(double.batches) == 5 + 5  # the timed run restarts at frame 0 after the warm-up
+    assert graph._timers["countsopens"].frames == 5  # timers reset after the warm-up
+    with pytest.raises(ValueError, match="warmup_frames must be >= 0"):
+        bench_track("x", graph, warmup_frames=-1)
+    assert not graph_threads()

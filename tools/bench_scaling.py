@@ -155,7 +155,7 @@ def pipeline_args(args: argparse.Namespace, weights: str, detections: Path) -> a
 
 def bench_config(args: argparse.Namespace, weights: str, video: Path, size: tuple[int, int], people: int,
                  frames: int, work: Path) -> dict:
-    """One grid point: warm-up run (own graph, untimed), then the timed run; a result row."""
+    """One grid point: warm-up frames, then the timed run, through one opened graph; a result row."""
     from posetrack.cli.track import build_pipeline, parse_settings
     from posetrack.io.atomic import write_json_atomic
     from posetrack.track.bench import bench_track
@@ -164,10 +164,9 @@ def bench_config(args: argparse.Namespace, weights: str, video: Path, size: tupl
     boxes = person_boxes(people, *size, box_height=args.box_height)
     write_json_atomic(dets, detections_json(boxes, frames))
     pargs = pipeline_args(args, weights, dets)
-    if args.warmup:  # first calls build kernels / allocator pools for this crop count
-        bench_track(video, build_pipeline(pargs, parse_settings(pargs)), args.warmup)
     graph = build_pipeline(pargs, parse_settings(pargs))
-    result = bench_track(video, graph, frames)
+    # warm-up frames build kernels / allocator pools for this crop count in the graph that is timed
+    result = bench_track(video, graph, frames, warmup_frames=args.warmup)
     stage_ms = result.get("stage_ms", {})
     threads = thread_ms(graph, stage_ms)
     bottleneck = max(threads, key=threads.get)

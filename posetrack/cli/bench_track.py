@@ -26,6 +26,9 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow", choices=("flownet2", "dis"), default=None)
     parser.add_argument("--flow-checkpoint", default=None)
     parser.add_argument("--frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--warmup-frames", type=int, default=0, metavar="N",
+                        help="run the first N frames untimed first, in the same loaded pipeline (kernel "
+                             "selection, torch.compile, allocator pools); default 0")
     parser.add_argument("--random-weights", action="store_true",
                         help="time with random-init pose (--model, default hrnet_w32; input 256x192) and "
                              "detector weights where no weights are given")
@@ -54,6 +57,8 @@ def prepared_pipeline(args: argparse.Namespace, settings: dict[str, dict] | None
         raise CLIError(f"input not found: {args.video}")
     if args.frames is not None and args.frames < 1:
         raise CLIError("--frames must be positive")
+    if args.warmup_frames < 0:
+        raise CLIError("--warmup-frames must be >= 0")
     flags = parse_settings(args)
     with tempfile.TemporaryDirectory() as tmp:
         merged: dict[str, dict] = {}
@@ -74,14 +79,14 @@ def measure_pipeline(args: argparse.Namespace, graph) -> dict:
     from posetrack.track.bench import bench_track
     from posetrack.track.stages.pose import PoseStage
 
-    result = bench_track(args.video, graph, args.frames)
+    result = bench_track(args.video, graph, args.frames, warmup_frames=args.warmup_frames)
     devices = sorted({str(n.stage.device) for n in graph.nodes if hasattr(n.stage, "device")})
     stage = next((n.stage for n in graph.nodes if isinstance(n.stage, PoseStage)), None)
     pose = None if stage is None or stage.choice is None else {
         "arch": stage.choice.arch, "input_size": list(stage.choice.input_size), "mode": stage.mode.label,
         "flip_test": stage.flip_test, "weights": stage.choice.weights}
     result.update(video=str(args.video), device=",".join(devices) or "cpu", random_weights=args.random_weights,
-                  pose=pose)
+                  warmup_frames=args.warmup_frames, pose=pose)
     return result
 
 

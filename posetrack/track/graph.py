@@ -220,8 +220,12 @@ class Graph:
         self._close_all(raise_first=exc is None)  # never hide the error that ended the block
 
     def stage_ms(self) -> dict[str, float]:
-        """Mean wall-clock milliseconds per frame spent in each stage (all runs so far)."""
+        """Mean wall-clock milliseconds per frame spent in each stage (all runs since the last reset)."""
         return {k: 1000.0 * t.seconds / t.frames if t.frames else 0.0 for k, t in self._timers.items()}
+
+    def reset_timers(self) -> None:
+        """Start ``stage_ms`` afresh (e.g. after warm-up frames)."""
+        self._timers = {n.name: _Timer() for n in self.nodes}
 
     # ---- running ----------------------------------------------------------------
     def run(self, source: Any) -> Iterator[Packet]:
