@@ -131,17 +131,8 @@ def detections_json(boxes: np.ndarray, frames: int) -> list[dict]:
 
 
 def thread_ms(graph, stage_ms: dict[str, float]) -> dict[str, float]:
-    """ms/frame of each graph thread: consecutive recurrent nodes share one (see posetrack.track.graph)."""
-    groups: list[list[str]] = []
-    previous_recurrent = False
-    for node in graph.nodes:
-        recurrent = node.stage.recurrent
-        if recurrent and previous_recurrent:
-            groups[-1].append(node.name)
-        else:
-            groups.append([node.name])
-        previous_recurrent = recurrent
-    return {"+".join(g): sum(stage_ms.get(n, 0.0) for n in g) for g in groups}
+    """ms/frame of each graph thread (``Graph.thread_groups``: consecutive recurrent nodes share one)."""
+    return {"+".join(g): sum(stage_ms.get(n, 0.0) for n in g) for g in graph.thread_groups}
 
 
 def pipeline_args(args: argparse.Namespace, weights: str, detections: Path) -> argparse.Namespace:

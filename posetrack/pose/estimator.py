@@ -156,9 +156,12 @@ class TopDownEstimator:
 
         image_rgb (H, W, 3) uint8; boxes_xywh (N, 4) image px -> CropBatch of N crops.
         """
+        return self.prepare_regions(image_rgb, *self._regions(boxes_xywh))
+
+    def _regions(self, boxes_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) boxes -> crop regions (centers, sizes) fitted to the input aspect ratio, x1.25."""
         w, h = self.input_size
-        centers, sizes = box_to_center_size(_check_boxes(boxes_xywh), aspect_ratio=w / h)
-        return self.prepare_regions(image_rgb, centers, sizes)
+        return box_to_center_size(_check_boxes(boxes_xywh), aspect_ratio=w / h)
 
     def prepare_regions(self, image_rgb: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> CropBatch:
         """Affine crops of given regions (centers, sizes (N, 2) image px, already fitted)."""
@@ -245,8 +248,7 @@ class TopDownEstimator:
         if not self.crops_on_device:
             return self.pose_crops(self.prepare(image_rgb, boxes_xywh), box_scores)
         image_rgb = _check_image(image_rgb)
-        w, h = self.input_size
-        centers, sizes = box_to_center_size(_check_boxes(boxes_xywh), aspect_ratio=w / h)
+        centers, sizes = self._regions(boxes_xywh)
         inverse = crop_inverse_transforms(centers, sizes, 0.0, self.input_size)
         with self._stream, torch.no_grad():
             crops = warp_crops(self._uploader(image_rgb), inverse, self.input_size)

@@ -223,6 +223,11 @@ class Graph:
         """Mean wall-clock milliseconds per frame spent in each stage (all runs since the last reset)."""
         return {k: 1000.0 * t.seconds / t.frames if t.frames else 0.0 for k, t in self._timers.items()}
 
+    @property
+    def thread_groups(self) -> list[list[str]]:
+        """Node names per worker thread, in graph order (consecutive recurrent nodes share one)."""
+        return [[node.name for node in group] for group in self._groups]
+
     def reset_timers(self) -> None:
         """Start ``stage_ms`` afresh (e.g. after warm-up frames)."""
         self._timers = {n.name: _Timer() for n in self.nodes}
