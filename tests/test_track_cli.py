@@ -155,7 +155,7 @@ def test_device_flag_overrides_the_pipeline_only_when_given(tmp_path):
             args = parser.parse_args([*base, "--pipeline", str(pipeline), *extra])
             graph = track.build_pipeline(args, track.parse_settings(args))
             stages = {n.name: n.stage for n in graph.nodes}
-            assert (stages["detect"].device, stages["pose"].device) == ("cpu", device)
+            assert (stages["detect"].params.device, stages["pose"].params.device) == ("cpu", device)
         args = parser.parse_args([*base, "--detections", str(tmp_path / "dets.json"), "--detector-weights", "x.pth"])
         with pytest.raises(CLIError, match="--detections replaces the detector"):
             track.build_pipeline(args, track.parse_settings(args))

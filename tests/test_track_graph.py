@@ -244,7 +244,7 @@ def test_pipeline_files_load_and_wire(tmp_path):
     graph = build_graph(cfg, {"*": {"device": "cpu"}, "pose": {"flip_test": False}})
     assert [n.name for n in graph.nodes] == ["decode", "detect", "flow", "propagate", "pose", "associate"]
     assert graph.nodes[1].batch_size == 4 and graph.nodes[1].max_in_flight == 8
-    assert graph.nodes[4].stage.flip_test is False
+    assert graph.nodes[4].stage.params.flip_test is False
     detect_only = build_graph(load_pipeline(PIPELINES / "detect_only.yaml"))
     assert [n.name for n in detect_only.nodes] == ["decode", "detect", "pose", "associate"]
     dets = tmp_path / "d.json"

@@ -211,7 +211,7 @@ def test_detections_file_matching_rule(tmp_path):
     ]
     path = tmp_path / "dets.json"
     path.write_text(json.dumps(dets))
-    stage = DetectionsFileStage(str(path), score_threshold=0.3)
+    stage = DetectionsFileStage(path=str(path), score_threshold=0.3)
     stage.open()
     np.testing.assert_allclose(stage.process(0, "clip/000000.jpg")["detections"], [[10, 20, 40, 60, 0.9]])
     np.testing.assert_allclose(stage.process(1, "clip/000001.jpg")["detections"], [[1, 2, 4, 6, 0.5]])
@@ -219,14 +219,14 @@ def test_detections_file_matching_rule(tmp_path):
     assert stage.process(3, "clip/000003.jpg")["detections"].shape == (0, 5)
     path.write_text('{"not": "a list"}')
     with pytest.raises(ValueError, match="COCO results list"):
-        DetectionsFileStage(str(path)).open()
+        DetectionsFileStage(path=str(path)).open()
 
 
 def test_detections_file_posetrack_ids_stay_in_their_video(tmp_path, caplog):
     path = tmp_path / "dets.json"
     path.write_text(json.dumps([{"image_id": 10128340001, "bbox": [1, 2, 3, 4], "score": 0.5},
                                 {"image_id": "000001_mpiinew_test/000000.jpg", "bbox": [0, 0, 8, 8], "score": 0.6}]))
-    stage = DetectionsFileStage(str(path), video_keys_only=True)  # both keys name their video: accepted
+    stage = DetectionsFileStage(path=str(path), video_keys_only=True)  # both keys name their video: accepted
     stage.open()
     np.testing.assert_allclose(stage.process(1, "012834_mpii_test/000001.jpg")["detections"], [[1, 2, 4, 6, 0.5]])
     assert stage.process(0, "012834_mpii_test/000000.jpg")["detections"].shape == (0, 5)
@@ -240,10 +240,10 @@ def test_detections_file_posetrack_ids_stay_in_their_video(tmp_path, caplog):
     path.write_text(json.dumps([{"image_id": 3, "bbox": [1, 2, 3, 4]}, {"image_id": "000003.jpg", "bbox": [1, 2, 3, 4]}]))
     with pytest.raises(ValueError, match=r"dets.json: with several inputs every image_id must name its video.*"
                                          r"2 do not \(e.g. \[3, '000003.jpg'\]\)"):
-        DetectionsFileStage(str(path), video_keys_only=True).open()
+        DetectionsFileStage(path=str(path), video_keys_only=True).open()
     path.write_text(json.dumps([{"image_id": None, "bbox": [1, 2, 3, 4]}]))
     with pytest.raises(ValueError, match="entry 0 .*image_id None is neither an integer nor a string"):
-        DetectionsFileStage(str(path)).open()
+        DetectionsFileStage(path=str(path)).open()
 
 
 # ---- flow + propagate ------------------------------------------------------------------

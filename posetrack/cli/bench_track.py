@@ -80,11 +80,11 @@ def measure_pipeline(args: argparse.Namespace, graph) -> dict:
     from posetrack.track.stages.pose import PoseStage
 
     result = bench_track(args.video, graph, args.frames, warmup_frames=args.warmup_frames)
-    devices = sorted({str(n.stage.device) for n in graph.nodes if hasattr(n.stage, "device")})
+    devices = sorted({str(n.stage.params.device) for n in graph.nodes if hasattr(n.stage.params, "device")})
     stage = next((n.stage for n in graph.nodes if isinstance(n.stage, PoseStage)), None)
     pose = None if stage is None or stage.choice is None else {
         "arch": stage.choice.arch, "input_size": list(stage.choice.input_size), "mode": stage.mode.label,
-        "flip_test": stage.flip_test, "weights": stage.choice.weights}
+        "flip_test": stage.params.flip_test, "weights": stage.choice.weights}
     result.update(video=str(args.video), device=",".join(devices) or "cpu", random_weights=args.random_weights,
                   warmup_frames=args.warmup_frames, pose=pose)
     return result

@@ -19,7 +19,7 @@ def _cuda_devices(graph: Graph) -> list:
 
     if not torch.cuda.is_available():
         return []
-    devices = {torch.device(node.stage.device) for node in graph.nodes if getattr(node.stage, "device", None)}
+    devices = {torch.device(node.stage.params.device) for node in graph.nodes if getattr(node.stage.params, "device", None)}
     return sorted({d if d.index is not None else torch.device("cuda", torch.cuda.current_device())
                    for d in devices if d.type == "cuda"}, key=str)
 

@@ -24,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -37,18 +38,38 @@ class GraphError(RuntimeError):
     """A stage failed (message names stage and frame) or the wiring is wrong."""
 
 
+@dataclass(frozen=True)
+class NoParams:
+    """``Params`` of a stage without parameters."""
+
+
+def with_overrides(params_cls: type, params: Any, overrides: dict[str, Any]) -> Any:
+    """``params`` (the defaults of ``params_cls`` when None) with ``overrides`` replacing fields."""
+    params = params_cls() if params is None else params
+    return dataclasses.replace(params, **overrides) if overrides else params
+
+
 class Stage:
     """One processing step. Subclasses set the class attributes and ``process``.
 
+    ``Params`` is the stage's frozen dataclass, the only place its defaults live; a stage is
+    built from one (``Stage(params)``, as ``build_graph`` does) or from keyword overrides of
+    the defaults (``DetectStage(backend="hog")``), and reads ``self.params``.
     ``process(**inputs)`` receives one keyword per input port (optional ports and
     feedback ports may be ``None``) and returns a dict with exactly ``outputs``.
     """
+
+    Params: type = NoParams
+    params: Any = NoParams()  # set per instance by __init__
 
     inputs: tuple[str, ...] = ()
     optional_inputs: tuple[str, ...] = ()  # None when no node produces the stream
     feedback: tuple[str, ...] = ()  # previous frame's value (None on the first frame)
     outputs: tuple[str, ...] = ()
     recurrent: bool = False  # needs the previous frame's result: in order, no batching
+
+    def __init__(self, params: Any = None, **overrides: Any):
+        self.params = with_overrides(self.Params, params, overrides)
 
     def open(self) -> None:
         """Load models / allocate once, before the first video."""

@@ -52,10 +52,11 @@ def build_graph(cfg: PipelineConfig, settings: dict[str, dict[str, Any]] | None 
         params = dict(node_cfg.params)
         params.update({k: v for k, v in settings.get("*", {}).items() if k in fields})
         params.update(settings.get(node_cfg.stage, {}))
-        typed = from_dict(cls.Params, params, prefix=f"{where}.params")
         try:
-            stage = cls(**{f.name: getattr(typed, f.name) for f in dataclasses.fields(typed)})
-        except ValueError as exc:  # a value of the right type that the stage refuses (e.g. flow scale 2)
+            stage = cls(from_dict(cls.Params, params, prefix=f"{where}.params"))
+        except ConfigError:
+            raise
+        except ValueError as exc:  # a value of the right type that Params or the stage refuses (flow scale 2)
             raise ConfigError(f"{where}.params: {exc}") from None
         nodes.append(Node(name, stage, node_cfg.max_in_flight, node_cfg.batch_size, dict(node_cfg.streams)))
     return Graph(nodes, output_in_flight=cfg.output_in_flight)

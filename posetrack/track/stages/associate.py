@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posetrack.pose import oks_matrix
-from posetrack.track.graph import Stage
+from posetrack.track.graph import Stage, with_overrides
 from posetrack.track.stages.propagate import warp_keypoints
 from posetrack.track.types import FlowField, Poses
 
@@ -63,8 +63,9 @@ class PoseTracker:
     OKS area, frames since last matched. Ids count 0, 1, 2, ... per video.
     """
 
-    def __init__(self, oks_threshold: float = 0.3, max_lost: int = 5, sigmas: np.ndarray | None = None):
-        self.oks_threshold, self.max_lost, self.sigmas = oks_threshold, max_lost, sigmas
+    def __init__(self, params: AssociateParams | None = None, sigmas: np.ndarray | None = None, **overrides):
+        self.params = with_overrides(AssociateParams, params, overrides)
+        self.sigmas = sigmas
         self.reset()
 
     def reset(self) -> None:
@@ -90,14 +91,14 @@ class PoseTracker:
         matched_tracks: set[int] = set()
         if tracks is not None and len(tracks) and len(poses):
             sim = oks_matrix(tracks, poses.keypoints, self._areas, areas, self.sigmas)
-            for t, p in greedy_match(sim, self.oks_threshold):
+            for t, p in greedy_match(sim, self.params.oks_threshold):
                 ids[p] = self._track_ids[t]
                 matched_tracks.add(t)
         # Step 4: new tracks for the unmatched people
         for p in np.flatnonzero(ids < 0):
             ids[p] = next(self._ids)
         # Step 5: keep unmatched tracks for max_lost frames
-        old = [t for t in range(self.num_tracks) if t not in matched_tracks and self._lost[t] < self.max_lost]
+        old = [t for t in range(self.num_tracks) if t not in matched_tracks and self._lost[t] < self.params.max_lost]
         k = poses.keypoints.shape[1] if len(poses) else (tracks.shape[1] if tracks is not None else 17)
         self._track_ids = np.concatenate([ids, self._track_ids[old]])
         self._keypoints = np.concatenate([poses.keypoints.reshape(-1, k, 3),
@@ -116,8 +117,9 @@ class AssociateStage(Stage):
     outputs = ("tracks",)
     recurrent = True
 
-    def __init__(self, oks_threshold: float = 0.3, max_lost: int = 5):
-        self.tracker = PoseTracker(oks_threshold, max_lost)
+    def __init__(self, params: AssociateParams | None = None, **overrides):
+        super().__init__(params, **overrides)
+        self.tracker = PoseTracker(self.params)
 
     def reset(self) -> None:
         self.tracker.reset()

@@ -26,11 +26,8 @@ class DecodeStage(Source):
     Params = DecodeParams
     outputs = ("image", "name")
 
-    def __init__(self, fps: float = 25.0):
-        self.fps = fps
-
     def frames(self, source: Any) -> Iterator[tuple[float, dict[str, Any]]]:
         path = Path(source)
-        for frame in read_frames(path, fps=self.fps):
+        for frame in read_frames(path, fps=self.params.fps):
             name = f"{path.name}/{frame.name}" if path.is_dir() else frame.name
             yield frame.pts, {"image": frame.image, "name": name}

@@ -48,6 +48,10 @@ class DetectParams:
     hog_threshold: float = 1.0  # hog: min SVM margin of a box (higher: fewer false positives, more misses)
     hog_min_height: int = 864  # hog: lower frames are upscaled to this first (finds smaller people, slower)
 
+    def __post_init__(self):
+        if self.precision == "fp16" and not self.device.startswith("cuda"):
+            raise ValueError(f"detect precision fp16 needs a CUDA device, got {self.device}; use fp32 or bf16")
+
 
 def detector_weights_path(weights: str | None) -> Path:
     """Where the detector state_dict is: ``weights`` or torchvision's hub cache (downloaded if absent).
@@ -108,39 +112,29 @@ class DetectStage(Stage):
     inputs = ("image",)
     outputs = ("detections",)
 
-    def __init__(self, backend: str = "auto", score_threshold: float = 0.5, weights: str | None = None,
-                 device: str = "cpu", min_size: int = 800, max_size: int = 1333, hog_threshold: float = 1.0,
-                 hog_min_height: int = 864, precision: str = "fp32"):
-        if precision == "fp16" and torch.device(device).type != "cuda":
-            raise ValueError(f"detect precision fp16 needs a CUDA device, got {device}; use fp32 or bf16")
-        self.backend = backend
-        self.score_threshold = score_threshold
-        self.weights = weights
-        self.device = device
-        self.min_size, self.max_size = min_size, max_size
-        self.precision = precision
-        self.hog_threshold, self.hog_min_height = hog_threshold, hog_min_height
+    def __init__(self, params: DetectParams | None = None, **overrides):
+        super().__init__(params, **overrides)
         self.used: str | None = None  # "frcnn" or "hog" once opened
         self.model = None
         self.hog = None
-        self._upload = PinnedUploader(device)  # allocates its pinned buffer at the first frame
-        self._stream = StageStream(device)  # its own CUDA stream, so its kernels overlap the other stages'
+        self._upload = PinnedUploader(self.params.device)  # allocates its pinned buffer at the first frame
+        self._stream = StageStream(self.params.device)  # its own CUDA stream, so its kernels overlap the other stages'
 
     def open(self) -> None:
-        self.used = "hog" if self.backend == "hog" else "frcnn"
+        self.used = "hog" if self.params.backend == "hog" else "frcnn"
         if self.used == "frcnn":
             try:
-                path = detector_weights_path(self.weights)
+                path = detector_weights_path(self.params.weights)
             except DetectorWeightsError as exc:
-                if self.backend == "frcnn" or self.weights is not None:  # asked for explicitly: no fallback
+                if self.params.backend == "frcnn" or self.params.weights is not None:  # asked for explicitly: no fallback
                     raise
                 logger.warning("detector: %s; falling back to OpenCV's HOG people detector, which %s", exc, HOG_LIMITS)
                 self.used = "hog"
         if self.used == "hog":
             from posetrack.track.stages.hog_detector import HOGPersonDetector
 
-            self.hog = HOGPersonDetector(score_threshold=self.hog_threshold, min_height=self.hog_min_height)
-            if self.backend == "hog":
+            self.hog = HOGPersonDetector(score_threshold=self.params.hog_threshold, min_height=self.params.hog_min_height)
+            if self.params.backend == "hog":
                 logger.info("detector: OpenCV HOG people detector (no weights); it %s", HOG_LIMITS)
             return
         self._load_frcnn(path)
@@ -152,15 +146,15 @@ class DetectStage(Stage):
 
         state = read_checkpoint_object(path)  # CheckpointError naming the file when corrupt
         model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91,
-                                        min_size=self.min_size, max_size=self.max_size)
+                                        min_size=self.params.min_size, max_size=self.params.max_size)
         try:
             model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
         except RuntimeError as exc:
             raise DetectorWeightsError(f"{path} is not a fasterrcnn_resnet50_fpn state_dict: {exc}") from None
-        if self.precision != "fp32":
-            model.backbone = AutocastBackbone(model.backbone, torch.device(self.device).type, self.precision)
-        self.model = model.eval().to(self.device)
-        logger.info("detector: Faster R-CNN R50-FPN from %s on %s", path, self.device)
+        if self.params.precision != "fp32":
+            model.backbone = AutocastBackbone(model.backbone, torch.device(self.params.device).type, self.params.precision)
+        self.model = model.eval().to(self.params.device)
+        logger.info("detector: Faster R-CNN R50-FPN from %s on %s", path, self.params.device)
 
     def process(self, image: np.ndarray) -> dict:
         return self.process_batch([{"image": image}])[0]
@@ -172,7 +166,7 @@ class DetectStage(Stage):
             results = self.model([self._upload(item["image"]).permute(2, 0, 1).float().div_(255) for item in batch])
             kept = []
             for res in results:
-                keep = (res["labels"] == PERSON_LABEL) & (res["scores"] >= self.score_threshold)
+                keep = (res["labels"] == PERSON_LABEL) & (res["scores"] >= self.params.score_threshold)
                 kept.append(torch.cat([res["boxes"][keep], res["scores"][keep, None]], 1))
             rows = torch.cat(kept).float().cpu().numpy()  # one copy to the host for the whole batch
         ends = np.cumsum([len(k) for k in kept])[:-1]

@@ -83,22 +83,20 @@ class DetectionsFileStage(Stage):
     inputs = ("index", "name")
     outputs = ("detections",)
 
-    def __init__(self, path: str = "", score_threshold: float = 0.0, category_id: int = 1,
-                 video_keys_only: bool = False):
-        if not path:
+    def __init__(self, params: DetectionsFileParams | None = None, **overrides):
+        super().__init__(params, **overrides)
+        if not self.params.path:
             raise ValueError("detections_file stage needs a path (--detections DETS.json)")
-        self.path, self.score_threshold, self.category_id = path, score_threshold, category_id
-        self.video_keys_only = video_keys_only
         self.table: dict[int | str, np.ndarray] = {}
         self._video, self._frames, self._matched = "", 0, 0  # per video, for the no-match warning
 
     def open(self) -> None:
-        self.table = load_coco_detections(self.path, self.score_threshold, self.category_id)
-        logger.info("detections: %d frames with boxes from %s", len(self.table), self.path)
+        self.table = load_coco_detections(self.params.path, self.params.score_threshold, self.params.category_id)
+        logger.info("detections: %d frames with boxes from %s", len(self.table), self.params.path)
         generic = [k for k in self.table if not is_video_key(k)]
-        if self.video_keys_only and generic:
+        if self.params.video_keys_only and generic:
             raise ValueError(
-                f"{self.path}: with several inputs every image_id must name its video ('<video>/<file>' or a "
+                f"{self.params.path}: with several inputs every image_id must name its video ('<video>/<file>' or a "
                 f"PoseTrack image id), but {len(generic)} do not (e.g. {generic[:3]}): frame indices and bare file "
                 "names would give the same boxes to every video; track the videos one at a time")
 
@@ -126,4 +124,4 @@ class DetectionsFileStage(Stage):
     def _warn_if_unmatched(self) -> None:
         if self._frames and not self._matched and self.table:
             logger.warning("detections: none of the %d frames of %s matched an image_id of %s (see the matching "
-                           "rule in posetrack/track/stages/detections_file.py)", self._frames, self._video, self.path)
+                           "rule in posetrack/track/stages/detections_file.py)", self._frames, self._video, self.params.path)

@@ -40,6 +40,10 @@ class FlowParams:
     device: str = "cpu"
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
 
+    def __post_init__(self):
+        if not 0 < self.scale <= 1:
+            raise ValueError(f"flow scale must be in (0, 1], got {self.scale}")
+
 
 def flownet2_cache_path() -> Path:
     """Where ptlflow keeps (and looks for) its downloaded FlowNet2 ``things`` checkpoint."""
@@ -79,37 +83,33 @@ class FlowStage(Stage):
     inputs = ("image",)
     outputs = ("flow",)
 
-    def __init__(self, method: str = "auto", checkpoint: str | None = None, scale: float = 0.5,
-                 device: str = "cpu", dis_preset: str = "medium"):
-        if not 0 < scale <= 1:
-            raise ValueError(f"flow scale must be in (0, 1], got {scale}")
-        self.method, self.checkpoint, self.scale = method, checkpoint, scale
-        self.device, self.dis_preset = device, dis_preset
+    def __init__(self, params: FlowParams | None = None, **overrides):
+        super().__init__(params, **overrides)
         self.used: str | None = None  # "flownet2" or "dis" once opened
         self._prev = None  # last frame's network input (see _network_input)
         self._dis = None
         self._net = None
-        self._upload = PinnedUploader(device)  # allocates its pinned buffer at the first frame
-        self._stream = StageStream(device)  # its own CUDA stream, so its kernels overlap the other stages'
+        self._upload = PinnedUploader(self.params.device)  # allocates its pinned buffer at the first frame
+        self._stream = StageStream(self.params.device)  # its own CUDA stream, so its kernels overlap the other stages'
 
     def open(self) -> None:
-        self.used = choose_flow_method(self.method, self.checkpoint)
+        self.used = choose_flow_method(self.params.method, self.params.checkpoint)
         if self.used == "dis":
             import cv2
 
-            self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.dis_preset])
-            logger.info("flow: OpenCV DIS (%s preset, no weights) at %.2fx resolution", self.dis_preset, self.scale)
+            self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.params.dis_preset])
+            logger.info("flow: OpenCV DIS (%s preset, no weights) at %.2fx resolution", self.params.dis_preset, self.params.scale)
             return
-        self._net = self._load_flownet2().eval().to(self.device)
-        logger.info("flow: FlowNet2 (ptlflow) at %.2fx resolution on %s", self.scale, self.device)
+        self._net = self._load_flownet2().eval().to(self.params.device)
+        logger.info("flow: FlowNet2 (ptlflow) at %.2fx resolution on %s", self.params.scale, self.params.device)
 
     def _load_flownet2(self):
         import ptlflow
 
-        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
-            raise FlowWeightsError(f"FlowNet2 checkpoint not found: {self.checkpoint}")
+        if self.params.checkpoint is not None and not Path(self.params.checkpoint).is_file():
+            raise FlowWeightsError(f"FlowNet2 checkpoint not found: {self.params.checkpoint}")
         try:
-            return ptlflow.get_model("flownet2", ckpt_path=self.checkpoint or "things")
+            return ptlflow.get_model("flownet2", ckpt_path=self.params.checkpoint or "things")
         except Exception as exc:  # noqa: BLE001 - offline download or a wrong file
             raise FlowWeightsError(
                 f"FlowNet2 weights unavailable ({type(exc).__name__}: {exc}). Download "
@@ -127,7 +127,7 @@ class FlowStage(Stage):
     def process_batch(self, batch: list[dict]) -> list[dict]:
         with self._stream:
             # each frame is converted (and, for FlowNet2, uploaded) once and kept for the next pair
-            frames = [self._network_input(_resize(item["image"], self.scale)) for item in batch]
+            frames = [self._network_input(_resize(item["image"], self.params.scale)) for item in batch]
             pairs = []  # (position in batch, previous, current)
             for i, cur in enumerate(frames):
                 prev = self._prev if i == 0 else frames[i - 1]
@@ -139,7 +139,7 @@ class FlowStage(Stage):
                 return out
             fields = self._dis_flows(pairs) if self._dis is not None else self._flownet2_flows(pairs)
         for (i, _, _), vectors in zip(pairs, fields):
-            out[i] = {"flow": FlowField(vectors / self.scale, self.scale)}
+            out[i] = {"flow": FlowField(vectors / self.params.scale, self.params.scale)}
         return out
 
     def _network_input(self, small: np.ndarray):

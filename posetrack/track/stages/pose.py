@@ -133,20 +133,15 @@ class PoseStage(Stage):
     outputs = ("poses",)
     recurrent = True  # its boxes depend on the previous frame's tracks
 
-    def __init__(self, weights: str | None = None, arch: str | None = None,
-                 input_size: tuple[int, int] | None = None, keypoints: str | None = None, flip_test: bool = True,
-                 min_score: float = 0.0, device: str = "cpu", batch_size: int = 64, mode: str = "fp32",
-                 crops_on: str = "auto"):
+    def __init__(self, params: PoseParams | None = None, **overrides):
         import torch
 
         from posetrack.models.runtime import InferenceMode
 
+        super().__init__(params, **overrides)
         self.choice: PoseModelChoice | None = None
-        self._request = (weights, arch, input_size, keypoints)
-        self.flip_test, self.min_score, self.device, self.batch_size = flip_test, min_score, device, batch_size
-        self.mode = InferenceMode.from_label(mode)  # a bad label, or one the device cannot run,
-        self.mode.check_device(torch.device(device))  # fails when the graph is built, before models load
-        self.crops_on = crops_on
+        self.mode = InferenceMode.from_label(self.params.mode)  # a bad label, or one the device cannot run,
+        self.mode.check_device(torch.device(self.params.device))  # fails when the graph is built, before models load
         self.estimator = None
 
     def open(self) -> None:
@@ -154,16 +149,16 @@ class PoseStage(Stage):
         from posetrack.pose.estimator import TopDownEstimator
         from posetrack.pose.keypoints import KEYPOINT_SETS
 
-        weights, *rest = self._request
-        self.choice = c = resolve_pose_model(weights or default_pose_weights(), *rest)
+        p = self.params
+        self.choice = c = resolve_pose_model(p.weights or default_pose_weights(), p.arch, p.input_size, p.keypoints)
         model = build_model(c.arch, num_joints=c.num_joints)
         load_checkpoint(model, c.weights)
-        self.estimator = TopDownEstimator(model, input_size=c.input_size, flip_test=self.flip_test,
-                                          flip_pairs=KEYPOINT_SETS[c.keypoints][1], device=self.device,
-                                          batch_size=self.batch_size, mode=self.mode,
-                                          crops_on=self.crops_on)
+        self.estimator = TopDownEstimator(model, input_size=c.input_size, flip_test=self.params.flip_test,
+                                          flip_pairs=KEYPOINT_SETS[c.keypoints][1], device=self.params.device,
+                                          batch_size=self.params.batch_size, mode=self.mode,
+                                          crops_on=self.params.crops_on)
         logger.info("pose: %s %dx%d (%s joints) from %s on %s (%s), flip test %s", c.arch, *c.input_size,
-                    c.keypoints, c.weights, self.device, self.mode.label, "on" if self.flip_test else "off")
+                    c.keypoints, c.weights, self.params.device, self.mode.label, "on" if self.params.flip_test else "off")
 
     def process(self, image: np.ndarray, boxes: np.ndarray) -> dict:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
@@ -173,7 +168,7 @@ class PoseStage(Stage):
             return {"poses": Poses.empty(self.choice.num_joints)}
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], 1)
         result = self.estimator(image, xywh, boxes[:, 4])
-        keep = result.scores >= self.min_score
+        keep = result.scores >= self.params.min_score
         return {"poses": Poses(result.keypoints[keep].astype(np.float32), result.scores[keep].astype(np.float32),
                                boxes[keep, :4])}
 

@@ -81,16 +81,11 @@ class PropagateStage(Stage):
     outputs = ("boxes",)
     recurrent = True
 
-    def __init__(self, enlarge: float = 0.15, nms_threshold: float = 0.5, min_joint_score: float = 0.0,
-                 min_score: float = 0.0):
-        self.enlarge, self.nms_threshold = enlarge, nms_threshold
-        self.min_joint_score, self.min_score = min_joint_score, min_score
-
     def process(self, detections: np.ndarray, flow: FlowField | None = None, tracks: Poses | None = None) -> dict:
         propagated = empty_boxes()
         if tracks is not None and flow is not None and len(tracks):
-            keep = tracks.scores > self.min_score
+            keep = tracks.scores > self.params.min_score
             moved = warp_keypoints(tracks.keypoints[keep], flow)
-            boxes = keypoint_boxes(moved, self.enlarge, self.min_joint_score)
+            boxes = keypoint_boxes(moved, self.params.enlarge, self.params.min_joint_score)
             propagated = np.concatenate([boxes, tracks.scores[keep, None].astype(np.float32)], 1)
-        return {"boxes": merge_boxes(detections, propagated, self.nms_threshold)}
+        return {"boxes": merge_boxes(detections, propagated, self.params.nms_threshold)}
