@@ -64,6 +64,11 @@ class TestConfig:
     soft_nms: bool = False  # soft OKS-NMS instead of hard
     batch_size: int = 32  # crops per forward pass
 
+    def estimator_options(self) -> dict:
+        """These settings as ``TopDownEstimator`` keyword arguments (official names -> the estimator's)."""
+        return {"flip_test": self.flip_test, "shift_heatmap": self.shift_heatmap, "refine": self.post_process,
+                "in_vis_thre": self.in_vis_thre, "batch_size": self.batch_size}
+
 
 @dataclass(frozen=True)
 class Experiment:

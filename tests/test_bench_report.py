@@ -31,7 +31,7 @@ def pipeline_flags(shared_data, tmp_path) -> tuple[str, ...]:
              for frame in range(5) for i in range(4)]  # demo.mp4: 960x540, 5 frames; ids = frame indices
     (tmp_path / "dets.json").write_text(json.dumps(boxes))
     return ("--video", str(shared_data / "videos" / "demo.mp4"), "--random-weights", "--detections",
-            str(tmp_path / "dets.json"), "--frames", "2", "--flow", "dis")
+            str(tmp_path / "dets.json"), "--frames", "2", "--flow", "dis", "--set", "pose.mode=fp32")  # no mode probe
 
 
 def node_names() -> list[str]:
@@ -88,7 +88,7 @@ def test_bench_json_is_consistent_with_itself(run_cli, pipeline_flags) -> None:
         {"arch": "hrnet_w8", "input_size": [64, 64], "mode": "fp32", "flip_test": True}
 
     rows = report["rows"]
-    assert [r["part"] for r in rows] == ["network"] * 4 + ["pipeline"] * 7
+    assert [r["part"] for r in rows] == ["network"] * 4 + ["pipeline"] * (1 + len(node_names()))
     for row, r in zip(rows, network["results"]):
         assert (row["config"], row["batch"], row["unit"]) == (f"{r['impl']} {r['mode']}", r["batch"], "crops/s")
         assert (row["ms"], row["rate"], row["vs_fp32"], row["vs_timm"], row["gpu_mb"], row["rss_mb"]) == \
@@ -113,7 +113,7 @@ def test_report_target_without_video_has_network_rows_only(run_cli) -> None:
 def test_bench_track_reports_memory_peaks(run_cli, pipeline_flags) -> None:
     video, *flags = pipeline_flags[1:]
     rc, out, err = run_cli("bench", "track", video, *flags, "--model", "hrnet_w8", "--set", "pose.input_size=[64,64]",
-                           "--set", "pose.flip_test=false")
+                           "--set", "pose.flip_test=false", "--no-baseline")
     assert rc == 0, err
     lines = out.splitlines()
     assert re.fullmatch(re.escape(video) + r": \d+\.\d\d FPS \(\d+\.\d\d s; 2 frames, 4\.0 people/frame, device cpu, "
@@ -131,10 +131,35 @@ def test_bench_track_reports_memory_peaks(run_cli, pipeline_flags) -> None:
     (("--threads", "0"), "--threads must be positive"),
 ])
 def test_bad_input_fails_before_any_timing(run_cli, pipeline_flags, monkeypatch, argv, message) -> None:
-    import posetrack.cli.bench_report as report
-    import posetrack.models.bench_modes as bench_modes
+    import posetrack.bench.modes as bench_modes
+    import posetrack.bench.report as report
 
     monkeypatch.setattr(bench_modes, "time_mode", lambda *a, **k: pytest.fail("timed despite bad input"))
     monkeypatch.setattr(report, "measure_pipeline", lambda *a, **k: pytest.fail("ran the pipeline despite bad input"))
     rc, out, err = run_cli("bench", *NETWORK, *pipeline_flags, *argv)
     assert rc == 2 and out == "" and message in err and "Traceback" not in err
+
+
+def test_bench_track_prints_the_defaults_beside_the_old_ones(run_cli, pipeline_flags) -> None:
+    video, *flags = pipeline_flags[1:]
+    flags = [f for f in flags if f not in ("--set", "pose.mode=fp32")]  # the new default: mode auto
+    base = ["bench", "track", video, *flags, "--model", "hrnet_w8", "--set", "pose.input_size=[64,64]"]
+    rc, out, err = run_cli(*base, "--json")
+    assert rc == 0, err
+    new = json.loads(out)
+    old = new["baseline"]
+    assert new["speedup"] == pytest.approx(new["fps"] / old["fps"])
+    assert old["pose"]["mode"] == "fp32" and new["pose"]["mode"] in ("fp32", "fp32+cl", "ort", "bf16+cl",
+                                                                     "bf16+cl+compile")
+    assert list(new["stage_ms"]) == list(old["stage_ms"]) == node_names()
+    assert new["frames"] == old["frames"] == 2 and new["people_per_frame"] == old["people_per_frame"] == 4.0
+    assert len(new["loadavg"]) == len(old["loadavg"]) == 3
+    rc, out, err = run_cli(*base)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert re.fullmatch(re.escape(video) + r": \d+\.\d\d FPS with the defaults, \d+\.\d\d FPS with the old defaults "
+                        r"\(\d+\.\d\dx\)", lines[0])
+    assert lines[1].startswith("  new: ") and lines[2].startswith("  old: ") and " fp32 +flip, " in lines[2]
+    assert lines[3].split() == ["stage", "new", "ms", "old", "ms"]
+    assert [line.split()[0] for line in lines[4:-1]] == node_names()
+    assert lines[-1].startswith("peak GPU memory - / -, peak RSS ") and lines[-1].endswith(" MiB (new / old)")

@@ -55,7 +55,7 @@ def test_bench_model_bad_arguments(run_cli, argv, message) -> None:
 def test_default_modes_per_device() -> None:
     import torch
 
-    from posetrack.models.bench import default_modes
+    from posetrack.bench.model import default_modes
 
     assert [m.label for m in default_modes(torch.device("cpu"))] == ["fp32"]
     assert [m.label for m in default_modes(torch.device("cuda"))] == ["fp32", "fp16+cl"]

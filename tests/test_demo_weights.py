@@ -12,10 +12,7 @@ import pytest
 
 from posetrack.eval.coco import COCOKeypointEvaluator, load_coco
 from posetrack.io.video import read_video
-from posetrack.models import build_model, load_checkpoint
-from posetrack.models.weights import get_weights
 from posetrack.pose.estimator import TopDownEstimator
-from posetrack.pose.keypoints import COCO_FLIP_PAIRS
 
 FIXTURE = "tests/data/teacher_heldout_vtest.json"
 # The committed weights score OKS-AP 0.570 on these 31 people (MODEL_CARD.md); the bound leaves
@@ -34,15 +31,13 @@ def held_out_frames(video, wanted: set[int]) -> dict[int, np.ndarray]:
 
 
 def test_demo_weights_agree_with_the_teacher_on_held_out_frames(shared_data):
-    weights = get_weights("hrnet_w16_demo_128x96")
-    model = build_model(weights.arch, num_joints=weights.num_joints)
-    report = load_checkpoint(model, weights.fetch())  # strict: official key layout
-    assert not report.missing_keys and not report.unexpected_keys
+    # the record alone sets input size, flip pairs and normalisation; loading is strict (official key layout)
+    estimator = TopDownEstimator.from_weights("hrnet_w16_demo_128x96", flip_test=True)
+    assert (estimator.input_size, estimator.weights.arch) == ((96, 128), "hrnet_w16")
 
     coco = load_coco(FIXTURE)
     images = coco.dataset["images"]
     frames = held_out_frames(shared_data / "videos" / "vtest.avi", {im["frame_index"] for im in images})
-    estimator = TopDownEstimator(model, input_size=weights.input_size, flip_test=True, flip_pairs=COCO_FLIP_PAIRS)
     evaluator = COCOKeypointEvaluator(coco)
     for image in images:
         anns = coco.loadAnns(coco.getAnnIds(imgIds=image["id"]))

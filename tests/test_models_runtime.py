@@ -241,11 +241,11 @@ def test_posetrack_test_inference_flags_reach_the_estimator(monkeypatch, capsys,
                                                             peaky_checkpoint):
     caplog.set_level(logging.INFO, logger="posetrack.models.runtime")
     results = {}
-    for name, flags in {"plain": (), "cl": ("--channels-last",)}.items():
+    for name, flags in {"plain": ("--mode", "fp32"), "cl": ("--channels-last",)}.items():
         caplog.clear()
         rc, _, err = _posetrack_test(monkeypatch, capsys, coco_sample, peaky_checkpoint, tmp_path / name, *flags)
         assert rc == 0, err
-        assert f"inference mode {'fp32+cl' if flags else 'fp32'} on cpu" in caplog.text
+        assert f"inference mode {'fp32+cl' if name == 'cl' else 'fp32'} on cpu" in caplog.text
         results[name] = json.loads((tmp_path / name / "keypoints_test_coco_results.json").read_text())
     assert len(results["cl"]) == len(results["plain"]) > 0
     for a, b in zip(results["plain"], results["cl"]):

@@ -148,3 +148,44 @@ def test_registry_records() -> None:
     assert get_weights("hrnet_w32_coco_256x192").sha256 == "c78dce93"
     with pytest.raises(ValueError, match="unknown weights 'nope'"):
         get_weights("nope")
+
+
+def test_records_carry_what_inference_needs() -> None:
+    from posetrack.pose.keypoints import COCO_FLIP_PAIRS, POSETRACK18_FLIP_PAIRS
+
+    for name in list_weights():
+        rec = get_weights(name)
+        assert (rec.mean, rec.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ImageNet, RGB
+        wanted = "posetrack18" if "posetrack18" in name else "coco"
+        assert rec.keypoints == wanted
+        assert rec.flip_pairs == (POSETRACK18_FLIP_PAIRS if wanted == "posetrack18" else COCO_FLIP_PAIRS)
+    with pytest.raises(ValueError, match="keypoints must be one of"):
+        Weights(name="x", url="https://example.invalid/x.pth", sha256="0" * 8, arch="hrnet_w8", num_joints=17,
+                input_size=(64, 64), dataset="coco", keypoints="mpii")
+    with pytest.raises(ValueError, match="at most one of url, bundled and file"):
+        Weights(name="x", url="https://example.invalid/x.pth", sha256="0" * 8, arch="hrnet_w8", num_joints=17,
+                input_size=(64, 64), dataset="coco", file="x.pth")
+
+
+def test_resolve_weights_checks_a_registered_name_against_what_is_asked() -> None:
+    rec = W.resolve_weights("hrnet_w48_posetrack18_384x288", arch="hrnet_w48", input_size=(288, 384),
+                            keypoints="posetrack18", num_joints=17)
+    assert rec is get_weights("hrnet_w48_posetrack18_384x288")
+    with pytest.raises(ValueError) as exc:
+        W.resolve_weights("hrnet_w48_coco_384x288", arch="hrnet_w8", input_size=(192, 256), num_joints=17)
+    assert str(exc.value) == ("weights hrnet_w48_coco_384x288 are hrnet_w48 288x384 (width x height), 17 coco joints; "
+                              "asked for arch hrnet_w8, input_size 192x256")
+    with pytest.raises(FileNotFoundError, match="pose weights not found: nope.pth .not a file, nor a registered name"):
+        W.resolve_weights("nope.pth")
+
+
+def test_a_file_record_fetches_and_loads_its_file(tmp_path: Path) -> None:
+    file, _ = _checkpoint(tmp_path, "pose_hrnet_w8_64x32")
+    rec = W.resolve_weights(file, arch="hrnet_w8", keypoints="posetrack18")
+    assert (rec.name, rec.file, rec.arch, rec.input_size, rec.keypoints, rec.num_joints) == \
+        (str(file), str(file), "hrnet_w8", (32, 64), "posetrack18", 17)  # HxW from the file name
+    assert rec.fetch() == file
+    torch.testing.assert_close(rec.load_model().state_dict(), torch.load(file))
+    in_memory = Weights(name="run", url="", sha256="", arch="hrnet_w8", num_joints=17, input_size=(64, 64), dataset="")
+    with pytest.raises(WeightsError, match="'run' describe a network in memory: there is no file to fetch"):
+        in_memory.fetch()

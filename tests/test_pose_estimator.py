@@ -101,3 +101,24 @@ def test_bad_inputs(crops_on):
         TopDownEstimator(RedBlobModel(), batch_size=0)
     with pytest.raises(ValueError, match="crops_on must be 'auto', 'host' or 'device', got 'gpu'"):
         TopDownEstimator(RedBlobModel(), crops_on="gpu")
+
+
+def test_from_weights_takes_input_size_flip_pairs_and_normalisation_from_the_record():
+    from posetrack.models.weights import Weights
+    from posetrack.pose.keypoints import POSETRACK18_FLIP_PAIRS
+
+    record = Weights(name="red", url="", sha256="", arch="hrnet_w8", num_joints=17, input_size=(48, 64), dataset="",
+                     keypoints="posetrack18", mean=(0.5, 0.0, 0.0), std=(0.25, 1.0, 1.0))
+    est = TopDownEstimator.from_weights(record, model=RedBlobModel(), flip_test=True, batch_size=2)
+    assert (est.input_size, est.flip_pairs, est.weights, est.batch_size) == ((48, 64), POSETRACK18_FLIP_PAIRS, record, 2)
+    crops = np.random.default_rng(1).integers(0, 255, (2, 64, 48, 3), dtype=np.uint8)
+    x = (torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255 - torch.tensor([0.5, 0.0, 0.0]).view(1, 3, 1, 1)) \
+        / torch.tensor([0.25, 1.0, 1.0]).view(1, 3, 1, 1)
+    expected = (RedBlobModel()(x).numpy()
+                + flip_heatmaps(RedBlobModel()(torch.flip(x, dims=[3])).numpy(), POSETRACK18_FLIP_PAIRS, shift=True)) / 2
+    np.testing.assert_allclose(est.heatmaps(crops), expected, atol=1e-5)
+
+
+def test_from_weights_refuses_a_registered_name_that_is_not_what_is_asked():
+    with pytest.raises(ValueError, match="weights hrnet_w16_demo_128x96 are hrnet_w16 96x128 .*asked for input_size 192x256"):
+        TopDownEstimator.from_weights("hrnet_w16_demo_128x96", input_size=(192, 256))

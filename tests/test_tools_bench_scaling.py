@@ -73,8 +73,8 @@ def test_main_runs_two_configs_with_exact_people_per_frame(capsys, shared_data: 
     for r in rows:
         assert r["frames"] == 3 and r["people_per_frame"] == r["people"]
         assert set(bench_scaling.STAGES) <= set(r["stage_ms"])
-        assert r["thread_ms"]["propagate+pose+associate"] == pytest.approx(
-            sum(r["stage_ms"][s] for s in ("propagate", "pose", "associate")))
+        recurrent = ("propagate", "pose", "associate", "smooth")
+        assert r["thread_ms"]["+".join(recurrent)] == pytest.approx(sum(r["stage_ms"][s] for s in recurrent))
         assert r["bottleneck"] == max(r["thread_ms"], key=r["thread_ms"].get)
         assert r["pose_ms_per_person"] == pytest.approx(r["stage_ms"]["pose"] / r["people"])
 
@@ -98,3 +98,14 @@ def test_bad_arguments_name_the_flag(capsys, argv: list[str], message: str) -> N
     with pytest.raises(SystemExit) as exc:
         bench_scaling.main(argv)
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_tools_import_the_library_never_the_cli() -> None:
+    import ast
+
+    tools = Path(__file__).resolve().parents[1] / "tools"
+    for path in sorted(tools.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n == "posetrack.cli" or n.startswith("posetrack.cli.")], path

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from posetrack.cli import CLIError, track
+from posetrack.errors import PosetrackError
 from posetrack.io.posetrack_json import read_video as read_posetrack
 from posetrack.io.video import read_video
 
@@ -46,14 +47,18 @@ def test_track_frame_folder_with_ground_truth_boxes(posetrack18_sample, w8, tmp_
     (tmp_path / "dets.json").write_text(json.dumps(dets))
     frames = posetrack18_sample / "images" / "val" / "012834_mpii_test"
     out = tmp_path / "out"
-    assert run_track(frames, "--out", out, "--weights", w8, "--model", "hrnet_w8",
+    assert run_track(frames, "--out", out, "--weights", w8, "--model", "hrnet_w8", "--kpt-thr", "0",
                      "--detections", tmp_path / "dets.json", "--set", "pose.flip_test=false") == 0
-    assert files_under(out) == ["coco/012834_mpii_test.json", "posetrack/012834_mpii_test.json"]
+    assert files_under(out) == ["coco/012834_mpii_test.json", "posetrack/012834_mpii_test.json",
+                                "run/012834_mpii_test.json"]
     (frame,) = read_posetrack(out / "posetrack" / "012834_mpii_test.json")
     assert frame.file_name == "images/val/012834_mpii_test/000000.jpg" and frame.image_id == 10128340000
     assert [p.track_id for p in frame.people] == list(range(11))
     coco = json.loads((out / "coco" / "012834_mpii_test.json").read_text())
-    np.testing.assert_allclose([c["bbox"] for c in coco], [a["bbox"] for a in people], atol=0.01)
+    # boxes reaching outside the 1920x1080 frame are clipped to it (one GT box starts at y = -54.6)
+    clipped = [[max(x, 0), max(y, 0), min(x + w, 1920) - max(x, 0), min(y + h, 1080) - max(y, 0)]
+               for x, y, w, h in (a["bbox"] for a in people)]
+    np.testing.assert_allclose([c["bbox"] for c in coco], clipped, atol=0.01)
     assert all(len(c["keypoints"]) == 51 and c["image_id"] == 10128340000 for c in coco)
     # PoseTrack slots: ears are written as absent, head_bottom/top derived from the COCO joints
     assert all(not p.present[3] and not p.present[4] for p in frame.people)
@@ -72,11 +77,11 @@ def test_track_video_render_2017_and_resume(posetrack18_sample, w8, tmp_path, ca
     (tmp_path / "dets.json").write_text(json.dumps(dets))
     out = tmp_path / "out"
     args = [video, "--out", out, "--weights", w8, "--model", "hrnet_w8", "--detections", tmp_path / "dets.json",
-            "--render", "--format", "2017", "--flow", "dis", "--set", "pose.flip_test=false",
-            "--set", "associate.oks_threshold=0"]  # random-weight poses: always link the 2 people
+            "--render", "--format", "2017", "--flow", "dis", "--set", "pose.flip_test=false", "--kpt-thr", "0",
+            "--set", "associate.oks_threshold=0"]  # random-weight poses (low scores): always link, write all
     assert run_track(*args) == 0
     assert files_under(out) == ["coco/000001_mpiinew_test.json", "posetrack/000001_mpiinew_test.json",
-                                "render/000001_mpiinew_test.mp4"]
+                                "render/000001_mpiinew_test.mp4", "run/000001_mpiinew_test.json"]
     annolist = json.loads((out / "posetrack" / "000001_mpiinew_test.json").read_text())["annolist"]
     assert len(annolist) == 5 and all(len(f["annorect"]) == 2 for f in annolist)
     assert [sorted(r["track_id"][0] for r in f["annorect"]) for f in annolist] == [[0, 1]] * 5
@@ -114,7 +119,7 @@ def test_bad_videos_fail_alone_and_leave_nothing_behind(shared_data, w8, tmp_pat
     err = capsys.readouterr().err
     assert code == 2
     assert "empty.mp4" in err and "empty (0 bytes)" in err and "truncated.mp4" in err
-    assert files_under(out) == ["coco/good.json", "posetrack/good.json", "render/good.mp4"]
+    assert files_under(out) == ["coco/good.json", "posetrack/good.json", "render/good.mp4", "run/good.json"]
 
 
 def test_missing_weights_and_bad_paths_are_clear_errors_without_outputs(posetrack18_sample, tmp_path):
@@ -128,7 +133,7 @@ def test_missing_weights_and_bad_paths_are_clear_errors_without_outputs(posetrac
         run_track(tmp_path / "nothing.mp4", "--out", out)
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    with pytest.raises(CLIError, match="cannot write to output folder .*a_file/out"):
+    with pytest.raises(PosetrackError, match="cannot write to output folder .*a_file/out"):
         run_track(video, "--out", blocker / "out")
     with pytest.raises(CLIError, match="detections file not found"):
         run_track(video, "--out", out, "--detections", tmp_path / "nope.json")
@@ -153,12 +158,12 @@ def test_device_flag_overrides_the_pipeline_only_when_given(tmp_path):
         module.add_arguments(parser)
         for extra, device in (([], "cuda:1"), (["--device", "cpu"], "cpu")):
             args = parser.parse_args([*base, "--pipeline", str(pipeline), *extra])
-            graph = track.build_pipeline(args, track.parse_settings(args))
+            graph = track.make_tracker(args, track.parse_settings(args)).graph
             stages = {n.name: n.stage for n in graph.nodes}
             assert (stages["detect"].params.device, stages["pose"].params.device) == ("cpu", device)
         args = parser.parse_args([*base, "--detections", str(tmp_path / "dets.json"), "--detector-weights", "x.pth"])
         with pytest.raises(CLIError, match="--detections replaces the detector"):
-            track.build_pipeline(args, track.parse_settings(args))
+            track.make_tracker(args, track.parse_settings(args))
 
 
 def test_bench_track_runs_with_detections(posetrack18_sample, w8, tmp_path, capsys):

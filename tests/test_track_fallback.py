@@ -23,7 +23,7 @@ from cli_runner import cli_runner
 from posetrack.models import weights as W
 from posetrack.track.graph import Graph, Node, Stage
 from posetrack.track.stages import AssociateStage, DecodeStage, DetectStage, FlowStage, PropagateStage
-from posetrack.track.stages.pose import DEFAULT_WEIGHTS, default_pose_weights, resolve_pose_model
+from posetrack.track.stages.pose import DEFAULT_WEIGHTS, default_pose_weights
 from posetrack.track.types import Poses
 
 
@@ -76,7 +76,7 @@ def test_demo_record_is_bundled_hrnet_w16_128x96():
     rec = W.get_weights(W.DEMO_WEIGHTS)
     assert (rec.arch, rec.input_size, rec.num_joints, rec.url) == ("hrnet_w16", (96, 128), 17, "")
     assert rec.bundled_path() == Path(W.__file__).parent / "assets" / "hrnet_w16_demo_128x96.pth"
-    choice = resolve_pose_model(W.DEMO_WEIGHTS)
+    choice = W.resolve_weights(W.DEMO_WEIGHTS)
     assert (choice.arch, choice.input_size, choice.keypoints, choice.num_joints) == ("hrnet_w16", (96, 128), "coco", 17)
 
 
@@ -91,7 +91,9 @@ def test_cached_official_weights_are_used_without_notice(offline, caplog):
 def test_offline_track_falls_back_to_demo_weights_and_hog(shared_data, offline, bundled, track_cli, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     out = tmp_path / "out"
-    rc, stdout, stderr = track_cli("track", str(shared_data / "videos" / "demo.mp4"), "--out", str(out), "--render")
+    # the stand-in's random joints all score below the pipeline's kpt_thr: write them all
+    rc, stdout, stderr = track_cli("track", str(shared_data / "videos" / "demo.mp4"), "--out", str(out), "--render",
+                                   "--kpt-thr", "0")
     assert rc == 0, stderr
     notices = warnings_of(caplog)
     assert len(notices) == 2, notices

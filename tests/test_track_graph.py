@@ -240,13 +240,13 @@ def test_long_stream_keeps_memory_and_look_ahead_bounded():
 
 def test_pipeline_files_load_and_wire(tmp_path):
     cfg = load_pipeline(PIPELINES / "flowtrack.yaml")
-    assert [n.stage for n in cfg.nodes] == ["decode", "detect", "flow", "propagate", "pose", "associate"]
+    assert [n.stage for n in cfg.nodes] == ["decode", "detect", "flow", "propagate", "pose", "associate", "smooth"]
     graph = build_graph(cfg, {"*": {"device": "cpu"}, "pose": {"flip_test": False}})
-    assert [n.name for n in graph.nodes] == ["decode", "detect", "flow", "propagate", "pose", "associate"]
+    assert [n.name for n in graph.nodes] == ["decode", "detect", "flow", "propagate", "pose", "associate", "smooth"]
     assert graph.nodes[1].batch_size == 4 and graph.nodes[1].max_in_flight == 8
     assert graph.nodes[4].stage.params.flip_test is False
     detect_only = build_graph(load_pipeline(PIPELINES / "detect_only.yaml"))
-    assert [n.name for n in detect_only.nodes] == ["decode", "detect", "pose", "associate"]
+    assert [n.name for n in detect_only.nodes] == ["decode", "detect", "pose", "associate", "smooth"]
     dets = tmp_path / "d.json"
     dets.write_text("[]")
     swapped = build_graph(replace_stage(cfg, "detect", "detections_file", {"path": str(dets)}))
@@ -269,7 +269,7 @@ def test_pipeline_typos_are_errors(tmp_path):
 
 
 def test_bench_reports_fps_and_stage_times_and_stops_at_max_frames():
-    from posetrack.track.bench import bench_track
+    from posetrack.bench.track import bench_track
 
     result = bench_track("x", Graph(nodes(Counter(100), Double())), max_frames=30)
     assert result["frames"] == 30 and result["fps"] > 0 and result["seconds"] > 0
@@ -278,7 +278,7 @@ def test_bench_reports_fps_and_stage_times_and_stops_at_max_frames():
 
 
 def test_bench_warmup_frames_run_untimed_in_the_same_opened_graph():
-    from posetrack.track.bench import bench_track
+    from posetrack.bench.track import bench_track
 
     class CountsOpens(Double):
         opens = 0

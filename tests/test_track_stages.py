@@ -298,7 +298,7 @@ class _ConstantFlowNet(torch.nn.Module):
 
 def test_flownet2_adapter_batches_pairs_at_reduced_resolution(monkeypatch):
     stage = FlowStage(method="flownet2", checkpoint=None, scale=0.5)
-    monkeypatch.setattr(stage, "_load_flownet2", lambda: _ConstantFlowNet())
+    monkeypatch.setattr(stage, "_load_network", lambda: _ConstantFlowNet())
     stage.open()
     assert stage.used == "flownet2"
     frames = [np.random.default_rng(i).integers(0, 255, (90, 140, 3), dtype=np.uint8) for i in range(3)]
@@ -316,7 +316,7 @@ def test_flownet2_real_model_builds_and_runs_on_a_tiny_pair(monkeypatch):
     assert FLOWNET2_THINGS_URL == FlowNet2.pretrained_checkpoints["things"]
 
     stage = FlowStage(method="flownet2", scale=1.0)
-    monkeypatch.setattr(stage, "_load_flownet2", lambda: ptlflow.get_model("flownet2"))  # random weights
+    monkeypatch.setattr(stage, "_load_network", lambda: ptlflow.get_model("flownet2"))  # random weights
     stage.open()
     a = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     out = stage.process_batch([{"image": a}, {"image": a}])
@@ -391,12 +391,12 @@ def test_pose_stage_estimates_every_box_in_image_space(frames_dir, tmp_path):
     ("x.pth", {"arch": "hrnet_w8", "input_size": (96, 128)}, "hrnet_w8", (96, 128), None),
 ])
 def test_pose_weights_path_says_what_it_assumes(tmp_path, caplog, name, given, arch, size, said):
-    from posetrack.track.stages.pose import resolve_pose_model
+    from posetrack.models.weights import resolve_weights
 
     (tmp_path / name).write_bytes(b"")
-    with caplog.at_level(logging.WARNING, "posetrack.track.stages.pose"):
-        choice = resolve_pose_model(str(tmp_path / name), **given)
-    assert (choice.arch, choice.input_size) == (arch, size)
+    with caplog.at_level(logging.WARNING, "posetrack.models.weights"):
+        choice = resolve_weights(str(tmp_path / name), **given)
+    assert (choice.arch, choice.input_size, choice.file, choice.keypoints) == (arch, size, str(tmp_path / name), "coco")
     if said is None:
         assert not caplog.records
     else:

@@ -1,10 +1,11 @@
-"""Time ``posetrack.eval.posetrack.evaluate`` on a generated PoseTrack18-val-sized set.
+"""Time ``posetrack.eval.posetrack.evaluate`` (and/or ``posetrack.eval.hota.evaluate_hota``) on a generated
+PoseTrack18/21-val-sized set.
 
 PoseTrack18 val: 170 videos of ~100-150 frames, ~30 labeled frames each, several people per
 labeled frame, predictions on every frame. The generator writes GT and predictions in the 2018
 layout (predictions through ``PoseTrackWriter``) into OUT_DIR, then times one evaluation.
 
-    python tools/bench_posetrack_eval.py /tmp/pt_bench [--videos 170 --people 10]
+    python tools/bench_posetrack_eval.py /tmp/pt_bench [--videos 170 --people 10] [--metrics map,mota,hota]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posetrack.eval.hota import evaluate_hota, format_hota_table
 from posetrack.eval.posetrack import evaluate, format_table
 from posetrack.io.posetrack_json import PT18_CATEGORY, FramePoses, PersonPose, PoseTrackWriter, posetrack_image_id
 
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="time an existing set without regenerating it")
+    parser.add_argument("--metrics", default="map,mota", help="map,mota (poseval, one run) and/or hota")
     args = parser.parse_args()
     if not args.reuse:
         for sub in ("gt", "pred"):
@@ -105,14 +108,18 @@ def main() -> None:
         n_gt = sum(make_video(args.out_dir, 1000 + s, rng, args.people, args.labeled) for s in range(args.videos))
         print(f"generated {args.videos} videos, {n_gt} labeled GT persons in {time.perf_counter() - t0:.1f} s")
     size = sum(p.stat().st_size for p in args.out_dir.glob("*/*.json")) / 2**20
-    cpu0 = _cpu_seconds()
-    t0 = time.perf_counter()
-    results = evaluate(args.out_dir / "gt", args.out_dir / "pred", workers=args.workers)
-    elapsed = time.perf_counter() - t0
-    cpu = _cpu_seconds() - cpu0
-    print(format_table(results))
-    print(f"evaluate(workers={args.workers}): {elapsed:.1f} s for {results['num_videos']} videos, {results['num_frames']} kept frames, "
-          f"{size:.0f} MiB of json; CPU time {cpu:.1f} s (all processes); load average {os.getloadavg()[0]:.1f}")
+    runs = [(evaluate, format_table)] if {"map", "mota"} & set(args.metrics.split(",")) else []
+    runs += [(evaluate_hota, format_hota_table)] if "hota" in args.metrics.split(",") else []
+    for fn, table in runs:
+        cpu0 = _cpu_seconds()
+        t0 = time.perf_counter()
+        results = fn(args.out_dir / "gt", args.out_dir / "pred", workers=args.workers)
+        elapsed = time.perf_counter() - t0
+        cpu = _cpu_seconds() - cpu0
+        print(table(results))
+        print(f"{fn.__name__}(workers={args.workers}): {elapsed:.1f} s for {results['num_videos']} videos, "
+              f"{results['num_frames']} kept frames, {size:.0f} MiB of json; CPU time {cpu:.1f} s (all processes); "
+              f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """How the FlowTrack pipeline's speed scales with people per frame and with resolution.
 
 Runs the whole default pipeline (``pipelines/flowtrack.yaml``: decode -> boxes -> flow ->
-propagate -> pose -> associate, through ``posetrack.track.bench.bench_track``) over a grid of
+propagate -> pose -> associate, through ``posetrack.bench.track.bench_track``) over a grid of
 configurations and prints one markdown table (or ``--json``):
 
 * people per frame: the detector is swapped for the ``detections_file`` stage, fed a generated
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from posetrack.cli.bench_model import positive_ints  # "1,2,4" -> [1, 2, 4], checked
-from posetrack.cli.info import input_size
+from posetrack.argtypes import input_size, positive_ints
+from posetrack.pose.boxes import xyxy_to_xywh
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 DEFAULT_VIDEO = SHARED_VIDEOS / "video.avi"
@@ -125,7 +125,7 @@ def person_boxes(n: int, width: int, height: int, box_height: float = 0.45) -> n
 
 def detections_json(boxes: np.ndarray, frames: int) -> list[dict]:
     """COCO results with ``boxes`` on every frame; image_id = 0-based frame index (detections_file rule)."""
-    per_frame = [[float(x1), float(y1), float(x2 - x1), float(y2 - y1)] for x1, y1, x2, y2 in boxes.tolist()]
+    per_frame = xyxy_to_xywh(np.asarray(boxes, np.float64)).tolist()
     return [{"image_id": f, "category_id": 1, "bbox": bbox, "score": BOX_SCORE}
             for f in range(frames) for bbox in per_frame]
 
@@ -135,29 +135,34 @@ def thread_ms(graph, stage_ms: dict[str, float]) -> dict[str, float]:
     return {"+".join(g): sum(stage_ms.get(n, 0.0) for n in g) for g in graph.thread_groups}
 
 
-def pipeline_args(args: argparse.Namespace, weights: str, detections: Path) -> argparse.Namespace:
-    """The flags ``posetrack bench track`` would get, for ``build_pipeline`` / ``parse_settings``."""
-    return argparse.Namespace(pipeline=args.pipeline, weights=weights, model=args.arch, detector=None,
-                              detector_weights=None, detections=str(detections), flow=args.flow,
-                              flow_checkpoint=args.flow_checkpoint, device=args.device,
-                              set=[f"pose.flip_test={'false' if args.no_flip else 'true'}",
-                                   f"pose.input_size=[{args.input[1]},{args.input[0]}]", *args.set])
+def pipeline_spec(args: argparse.Namespace, weights: str, video: Path, detections: Path, frames: int):
+    """What ``posetrack bench track`` would time with these flags: the random ``weights``, the
+    generated ``detections``; ``--set`` wins over the other flags."""
+    from posetrack.bench.track import PipelineBench
+    from posetrack.track.pipeline import merge_settings, parse_overrides
+
+    pose = {"weights": weights, "arch": args.arch, "flip_test": not args.no_flip,
+            "input_size": [args.input[1], args.input[0]]}
+    flow = {"method": args.flow, **({"checkpoint": args.flow_checkpoint} if args.flow_checkpoint else {})}
+    device = {"*": {"device": args.device}} if args.device is not None else {}
+    return PipelineBench(video, pipeline=args.pipeline, detections=detections, frames=frames,
+                         warmup_frames=args.warmup,
+                         settings=merge_settings(device, {"pose": pose, "flow": flow}, parse_overrides(args.set)))
 
 
 def bench_config(args: argparse.Namespace, weights: str, video: Path, size: tuple[int, int], people: int,
                  frames: int, work: Path) -> dict:
     """One grid point: warm-up frames, then the timed run, through one opened graph; a result row."""
-    from posetrack.cli.track import build_pipeline, parse_settings
+    from posetrack.bench.track import bench_track, prepared_pipeline
     from posetrack.io.atomic import write_json_atomic
-    from posetrack.track.bench import bench_track
 
     dets = work / f"dets_{size[0]}x{size[1]}_{people}.json"
     boxes = person_boxes(people, *size, box_height=args.box_height)
     write_json_atomic(dets, detections_json(boxes, frames))
-    pargs = pipeline_args(args, weights, dets)
-    graph = build_pipeline(pargs, parse_settings(pargs))
-    # warm-up frames build kernels / allocator pools for this crop count in the graph that is timed
-    result = bench_track(video, graph, frames, warmup_frames=args.warmup)
+    spec = pipeline_spec(args, weights, video, dets, frames)
+    with prepared_pipeline(spec) as graph:
+        # warm-up frames build kernels / allocator pools for this crop count in the graph that is timed
+        result = bench_track(video, graph, frames, warmup_frames=args.warmup)
     stage_ms = result.get("stage_ms", {})
     threads = thread_ms(graph, stage_ms)
     bottleneck = max(threads, key=threads.get)
@@ -292,9 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     import torch
 
-    from posetrack.cli import CLIError
+    from posetrack.bench.track import save_random_weights
+    from posetrack.config import ConfigError
     from posetrack.io.video import VideoError, read_video
-    from posetrack.track.bench import save_random_weights
     from posetrack.track.graph import GraphError
 
     if args.threads is not None:
@@ -322,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             try:
                 row = bench_config(args, weights, videos[size], size, people, args.frames, work)
-            except (CLIError, GraphError) as exc:  # bad --set / --input / checkpoint: say which, no traceback
+            except (ConfigError, GraphError) as exc:  # bad --set / --input / checkpoint: say which, no traceback
                 parser.error(str(exc))
             if row.get("people_per_frame") != people:
                 print(f"warning: {people} boxes per frame gave {row.get('people_per_frame')} people per frame "

@@ -5,22 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from posetrack.argtypes import input_size, positive_ints
 from posetrack.cli import CLIError
-from posetrack.cli.info import input_size
 
 HELP = ("pose network crops/s per batch size: fp32, and fp16+channels_last on CUDA, timm hrnet_w32 beside it "
         "(`bench modes` sweeps every inference mode)")
-
-
-def positive_ints(text: str) -> list[int]:
-    """"1,32,128" -> [1, 32, 128] (an argparse type: positive integers separated by commas)."""
-    try:
-        sizes = [int(s) for s in text.split(",")]
-    except ValueError:
-        sizes = []
-    if not sizes or min(sizes) <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
-    return sizes
 
 
 def add_network_arguments(parser: argparse.ArgumentParser,
@@ -61,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from posetrack.bench.model import bench_model, default_modes
+    from posetrack.bench.timing import machine_info
     from posetrack.models import build_model
-    from posetrack.models.bench import bench_model, default_modes, machine_info
 
     device = bench_device(args)
     try:

@@ -1,13 +1,15 @@
-"""``posetrack bench track VIDEO``: end-to-end tracking FPS, per-stage ms and peak memory."""
+"""``posetrack bench track VIDEO``: end-to-end tracking FPS, per-stage ms and peak memory.
+
+By default the same run is also timed with the old defaults (pose network in fp32 eager on
+every box inside the recurrent thread, detector backbone fp32; ``posetrack.bench.track.OLD_DEFAULTS``)
+and printed beside it; ``--no-baseline`` times only the pipeline as given.
+"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
 from posetrack.cli import CLIError
 
@@ -17,13 +19,15 @@ HELP = "end-to-end tracking FPS, per-stage ms/frame and peak memory on one video
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags that choose the pipeline under test (shared with the `bench` report; the video,
     ``--model``, ``--device`` and ``--json`` are each command's own)."""
+    from posetrack.track.stages.flow import FLOW_NETWORKS
+
     parser.add_argument("--pipeline", default=None, help="pipeline YAML (default pipelines/flowtrack.yaml)")
     parser.add_argument("--weights", default=None, help="pose weights name or path")
     parser.add_argument("--detector", choices=("auto", "frcnn", "hog"), default=None,
                         help="person detector (default: the pipeline's, auto)")
     parser.add_argument("--detector-weights", default=None, help="Faster R-CNN state_dict path")
     parser.add_argument("--detections", default=None, help="precomputed COCO-results boxes instead of the detector")
-    parser.add_argument("--flow", choices=("flownet2", "dis"), default=None)
+    parser.add_argument("--flow", choices=(*FLOW_NETWORKS, "dis"), default=None)
     parser.add_argument("--flow-checkpoint", default=None)
     parser.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--warmup-frames", type=int, default=0, metavar="N",
@@ -42,73 +46,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None,
                         help="torch device for every stage (default: each stage's `device:` in the pipeline)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="time only the pipeline as given, not also with the old defaults (fp32, pose in the "
+                             "recurrent thread) beside it")
 
 
-@contextlib.contextmanager
-def prepared_pipeline(args: argparse.Namespace, settings: dict[str, dict] | None = None) -> Iterator:
-    """The ``Graph`` the flags describe (``args.video`` checked, random weights written to a
-    temporary folder that lives as long as the block). Stage settings, later ones winning:
-    the random weights (pose input 256x192), ``settings`` (the command's), the flags (``--set``
-    last). Bad input is a CLIError before any model loads."""
-    from posetrack.cli.track import build_pipeline, parse_settings
-    from posetrack.track.bench import save_random_weights
+def pipeline_spec(args: argparse.Namespace):
+    """The ``posetrack.bench.track.PipelineBench`` the flags describe (``--set`` applied last)."""
+    from posetrack.bench.track import PipelineBench
+    from posetrack.cli.track import parse_settings
 
-    if not args.video.exists():
-        raise CLIError(f"input not found: {args.video}")
     if args.frames is not None and args.frames < 1:
         raise CLIError("--frames must be positive")
     if args.warmup_frames < 0:
         raise CLIError("--warmup-frames must be >= 0")
-    flags = parse_settings(args)
-    with tempfile.TemporaryDirectory() as tmp:
-        merged: dict[str, dict] = {}
-        if args.random_weights:
-            # No detector file when it would not be used: --detections replaces it, HOG has none.
-            detector = args.detections is None and args.detector != "hog"
-            merged = save_random_weights(Path(tmp), args.model or "hrnet_w32", detector=detector)
-        for layer in (settings or {}, flags):
-            for stage, values in layer.items():
-                merged.setdefault(stage, {}).update(values)
-        yield build_pipeline(args, merged)
-
-
-def measure_pipeline(args: argparse.Namespace, graph) -> dict:
-    """``bench_track`` over ``args.video`` plus what was measured: video, stage devices, random
-    weights and the pose network as it ran (``pose``: arch, input_size [w, h], mode, flip_test,
-    weights; None without a pose stage)."""
-    from posetrack.track.bench import bench_track
-    from posetrack.track.stages.pose import PoseStage
-
-    result = bench_track(args.video, graph, args.frames, warmup_frames=args.warmup_frames)
-    devices = sorted({str(n.stage.params.device) for n in graph.nodes if hasattr(n.stage.params, "device")})
-    stage = next((n.stage for n in graph.nodes if isinstance(n.stage, PoseStage)), None)
-    pose = None if stage is None or stage.choice is None else {
-        "arch": stage.choice.arch, "input_size": list(stage.choice.input_size), "mode": stage.mode.label,
-        "flip_test": stage.params.flip_test, "weights": stage.choice.weights}
-    result.update(video=str(args.video), device=",".join(devices) or "cpu", random_weights=args.random_weights,
-                  warmup_frames=args.warmup_frames, pose=pose)
-    return result
-
-
-def describe_pipeline(result: dict) -> str:
-    """``<frames> frames, <people>/frame, device, pose network as it ran[, random weights]``."""
-    pose = result["pose"]
-    net = "" if pose is None else (f", pose {pose['arch']} {pose['input_size'][1]}x{pose['input_size'][0]} "
-                                   f"{pose['mode']}{' +flip' if pose['flip_test'] else ''}")
-    return (f"{result['frames']} frames, {result['people_per_frame']:.1f} people/frame, device {result['device']}"
-            f"{net}{', random weights' if result['random_weights'] else ''}")
+    return PipelineBench(args.video, pipeline=args.pipeline, settings=parse_settings(args), detections=args.detections,
+                         random_weights=args.random_weights, frames=args.frames, warmup_frames=args.warmup_frames)
 
 
 def run(args: argparse.Namespace) -> int:
-    from posetrack.cli.bench_modes import fmt
+    from posetrack.bench.report import describe_pipeline, fmt
+    from posetrack.bench.track import bench_against_old_defaults, bench_pipeline
 
-    with prepared_pipeline(args) as graph:
-        result = measure_pipeline(args, graph)
+    spec = pipeline_spec(args)
+    result = bench_pipeline(spec) if args.no_baseline else bench_against_old_defaults(spec)
     if args.json:
         print(json.dumps(result))
+        return 0
+    if not args.no_baseline:
+        _print_side_by_side(args.video, result, result["baseline"])
         return 0
     print(f"{args.video}: {result['fps']:.2f} FPS ({result['seconds']:.2f} s; {describe_pipeline(result)})")
     for stage, ms in result["stage_ms"].items():
         print(f"  {stage:<12} {ms:8.1f} ms/frame")
     print(f"peak GPU memory {fmt(result['peak_gpu_mb'], '.0f', ' MiB')}, peak RSS {result['peak_rss_mb']:.0f} MiB")
     return 0
+
+
+def _print_side_by_side(video, new: dict, old: dict) -> None:
+    """The new defaults' FPS and stage ms beside the old defaults' (``bench_against_old_defaults``)."""
+    from posetrack.bench.report import describe_pipeline, fmt
+
+    speedup = fmt(new["speedup"], ".2f", "x")
+    print(f"{video}: {new['fps']:.2f} FPS with the defaults, {old['fps']:.2f} FPS with the old defaults ({speedup})")
+    for name, r in (("new", new), ("old", old)):
+        load = ", ".join(f"{v:.1f}" for v in r["loadavg"])
+        print(f"  {name}: {r['seconds']:.2f} s; {describe_pipeline(r)}; load average {load}")
+    print(f"  {'stage':<12} {'new ms':>9} {'old ms':>9}")
+    for stage in dict.fromkeys([*new["stage_ms"], *old["stage_ms"]]):
+        cells = [fmt(r["stage_ms"].get(stage), ".1f") for r in (new, old)]
+        print(f"  {stage:<12} {cells[0]:>9} {cells[1]:>9}")
+    print(f"peak GPU memory {fmt(new['peak_gpu_mb'], '.0f', ' MiB')} / {fmt(old['peak_gpu_mb'], '.0f', ' MiB')}, "
+          f"peak RSS {new['peak_rss_mb']:.0f} / {old['peak_rss_mb']:.0f} MiB (new / old)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from posetrack.argtypes import input_size
 from posetrack.cli import CLIError
-from posetrack.cli.info import input_size
 
 HELP = "training throughput: model steps images/s and data loading images/s, measured apart"
 
@@ -28,14 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from posetrack.data.datasets import load_coco
-    from posetrack.models import build_model
-    from posetrack.pose.codec import HeatmapCodec
-    from posetrack.pose.keypoints import COCO_FLIP_PAIRS
-    from posetrack.train.bench import bench_data_loading, bench_train_step
-    from posetrack.train.builder import UPPER_BODY_17
+    from posetrack.bench.train import bench_train
 
     if args.iters <= 0 or args.warmup < 0 or args.batch_size <= 0:
         raise CLIError("--iters and --batch-size must be positive, --warmup non-negative")
@@ -45,29 +38,15 @@ def run(args: argparse.Namespace) -> int:
         workers = [int(w) for w in args.workers.split(",")]
     except ValueError:
         raise CLIError(f"--workers: expected integers separated by commas, got {args.workers!r}") from None
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    h, w = args.input
-    result: dict = {"model": args.model, "input": f"{h}x{w}", "device": str(device),
-                    "torch_threads": torch.get_num_threads()}
-    amp = not args.no_amp and device.type == "cuda"
-    result["train_step"] = {"amp": amp, **bench_train_step(
-        build_model(args.model), input_size=(w, h), batch_size=args.batch_size, iters=args.iters,
-        warmup=args.warmup, device=device, amp=amp, channels_last=args.channels_last)}
-    if args.ann:
-        records = load_coco(args.ann, args.images, aspect_ratio=w / h)
-        codec = HeatmapCodec((w, h), (w // 4, h // 4), 2.0 if h <= 256 else 3.0)
-        result["data_loading"] = [
-            bench_data_loading(records, codec=codec, flip_pairs=COCO_FLIP_PAIRS, upper_body=UPPER_BODY_17,
-                               batch_size=args.batch_size, batches=args.iters, workers=n,
-                               pin_memory=device.type == "cuda")
-            for n in workers
-        ]
+    result = bench_train(args.model, input_hw=args.input, batch_size=args.batch_size, iters=args.iters,
+                         warmup=args.warmup, device=args.device, amp=not args.no_amp,
+                         channels_last=args.channels_last, ann=args.ann, images=args.images, workers=workers)
     if args.json:
         print(json.dumps(result))
         return 0
     step = result["train_step"]
-    print(f"{args.model} {h}x{w} on {device} ({result['torch_threads']} threads), batch {args.batch_size}, "
-          f"amp {amp}: {step['images_per_s']:.1f} images/s ({step['step_ms']:.0f} ms/step)")
+    print(f"{args.model} {result['input']} on {result['device']} ({result['torch_threads']} threads), batch "
+          f"{args.batch_size}, amp {step['amp']}: {step['images_per_s']:.1f} images/s ({step['step_ms']:.0f} ms/step)")
     for d in result.get("data_loading", []):
         print(f"data loading, {d['workers']} workers, pin_memory {d['pin_memory']}: {d['images_per_s']:.1f} images/s")
     return 0

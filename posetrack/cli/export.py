@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from posetrack.cli import CLIError
-from posetrack.cli.info import input_size
+from posetrack.argtypes import input_size
 
 HELP = "export a pose network to ONNX (dynamic batch), checked against PyTorch with onnxruntime"
 

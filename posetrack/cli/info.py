@@ -5,17 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from posetrack.argtypes import input_size
 from posetrack.cli import CLIError
 
 HELP = "print a model's parameter count and GFLOPs (paper convention: conv multiply-adds / 2^30)"
-
-
-def input_size(text: str) -> tuple[int, int]:
-    """Parse ``HxW`` (paper order, e.g. ``256x192``) into (height, width)."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 256x192, got {text!r}")
-    return int(parts[0]), int(parts[1])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

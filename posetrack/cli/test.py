@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from posetrack.experiment import Experiment
     from posetrack.io.atomic import write_json_atomic
-    from posetrack.models import build_model, load_checkpoint
-    from posetrack.models.weights import get_weights, list_weights
+    from posetrack.models.weights import resolve_weights
     from posetrack.pose.estimator import TopDownEstimator
 
     exp = load_config(Experiment, args.config, args.set)
@@ -91,29 +90,21 @@ def run(args: argparse.Namespace) -> int:
     if missing:  # fail before the long run, not in the middle of it
         raise CLIError(f"{len(missing)} image(s) not found under {image_dir}, first: {missing[0]}")
 
-    if args.weights in list_weights():  # a pretrained name must fit the config it runs under
-        record = get_weights(args.weights)
-        wanted = (exp.model.name, tuple(exp.data.input_size), exp.model.num_joints)
-        if (record.arch, tuple(record.input_size), record.num_joints) != wanted:
-            raise CLIError(
-                f"--weights {args.weights} is {record.arch} {record.input_size[0]}x{record.input_size[1]} "
-                f"({record.num_joints} joints) but {args.config} sets {wanted[0]} "
-                f"{wanted[1][0]}x{wanted[1][1]} ({wanted[2]} joints)"
-            )
-    model = build_model(exp.model.name, num_joints=exp.model.num_joints)
-    load_checkpoint(model, args.weights)
-    estimator = TopDownEstimator(
-        model,
-        input_size=exp.data.input_size,
-        flip_test=exp.test.flip_test and not args.no_flip,
-        flip_pairs=exp.data.flip_pairs,
-        shift_heatmap=exp.test.shift_heatmap,
-        refine=exp.test.post_process,
-        in_vis_thre=exp.test.in_vis_thre,
-        device=args.device,
-        batch_size=args.batch_size or exp.test.batch_size,
-        mode=inference_mode(exp.inference, args),
-    )
+    try:  # a pretrained name must be the network the config describes; a file is taken as that network
+        weights = resolve_weights(args.weights, arch=exp.model.name, input_size=exp.data.input_size,
+                                  keypoints=exp.data.keypoints, num_joints=exp.model.num_joints)
+    except ValueError as exc:
+        raise CLIError(f"--weights {args.weights} does not fit {args.config}, which sets {exp.model.name} "
+                       f"{in_w}x{in_h} ({exp.model.num_joints} {exp.data.keypoints} joints): {exc}") from None
+    mode = inference_mode(exp.inference, args)  # before the model loads: a bad flag fails fast
+    model = weights.load_model()
+    if mode is None:
+        from posetrack.models.auto import auto_mode
+
+        mode = auto_mode(model, args.device, exp.data.input_size[::-1])
+    options = {**exp.test.estimator_options(), "flip_test": exp.test.flip_test and not args.no_flip,
+               "batch_size": args.batch_size or exp.test.batch_size}
+    estimator = TopDownEstimator.from_weights(weights, model=model, device=args.device, mode=mode, **options)
     evaluator = COCOKeypointEvaluator(coco, oks_thre=exp.test.oks_thre, soft_nms=exp.test.soft_nms)
     logger.info("%d images, %d person boxes (%s)", len(regions), sum(len(r[3]) for r in regions.values()),
                 "ground truth" if args.gt_boxes else args.det_json)

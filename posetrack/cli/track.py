@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +15,8 @@ HELP = "track people in videos or frame folders: PoseTrack/COCO JSON (+ overlay 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from posetrack.track.stages.flow import FLOW_NETWORKS
+
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="video files, folders of videos (and of frame folders), or a folder of frames")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -32,14 +32,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="person detector: Faster R-CNN (frcnn) or OpenCV HOG (no weights, weaker); default "
                              "auto: frcnn if its weights are given, cached or downloadable, else hog with a notice")
     parser.add_argument("--detector-weights", default=None, help="Faster R-CNN R50-FPN state_dict path")
-    parser.add_argument("--flow", choices=("flownet2", "dis"), default=None,
-                        help="optical flow method (default: FlowNet2 if its checkpoint is available, else DIS)")
-    parser.add_argument("--flow-checkpoint", default=None, help="FlowNet2 checkpoint (ptlflow .ckpt)")
+    parser.add_argument("--flow", choices=(*FLOW_NETWORKS, "dis"), default=None,
+                        help="optical flow method: a ptlflow network (rapidflow_it1 is the fastest) or OpenCV DIS "
+                             "(default: FlowNet2 if its checkpoint is available, else DIS)")
+    parser.add_argument("--flow-checkpoint", default=None, help="the flow network's checkpoint (ptlflow .ckpt)")
     parser.add_argument("--detections", default=None, metavar="DETS.json",
                         help="precomputed COCO-results person boxes instead of the detector (image_id = "
                              "PoseTrack image id, '<video>/<file>', frame file name or 0-based frame index; "
                              "with several inputs only the first two; see posetrack/track/stages/detections_file.py)")
+    parser.add_argument("--poses", default=None, metavar="POSES.json",
+                        help="track these COCO keypoint results instead of estimating poses (no detector, no pose "
+                             "network; image_id as for --detections); --set poses_file.keypoints=posetrack18 for "
+                             "PoseTrack-2018 joint order")
+    parser.add_argument("--kpt-thr", type=float, default=None, metavar="T",
+                        help="in the PoseTrack files, write joints scoring below T as absent (default: the "
+                             "pipeline's outputs.kpt_thr, 0.5 in flowtrack.yaml; 0 writes every joint)")
+    parser.add_argument("--person-thr", type=float, default=None, metavar="P",
+                        help="leave people scoring below P out of the PoseTrack files (default: outputs.person_thr)")
+    parser.add_argument("--smooth", action="store_true",
+                        help="One-Euro smoothing of every track's joints (smooth.enabled; README: Smoothing)")
     parser.add_argument("--render", action="store_true", help="also write an overlay video per input")
+    parser.add_argument("--report", action="store_true",
+                        help="also write report/<video>.html per input (see `posetrack report`)")
     parser.add_argument("--device", default=None,
                         help="torch device (cuda, cuda:1, cpu) for every stage; default: each stage's "
                              "`device:` in the pipeline file (cpu when unset)")
@@ -52,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def expand_inputs(inputs: list[str]) -> list[Path]:
     """Video files and frame folders to track, in the given order (folders: sorted contents)."""
     from posetrack.io.video import VIDEO_SUFFIXES, is_frame_folder
+    from posetrack.tracker import source_name
 
     found: list[Path] = []
     for raw in inputs:
@@ -66,21 +81,24 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
         if not items:
             raise CLIError(f"no videos or frame folders in {path}")
         found.extend(items)
-    names = [video_name(p) for p in found]
+    names = [source_name(p) for p in found]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise CLIError(f"several inputs share the output name(s) {dup}: track them into different --out folders")
     return found
 
 
-def video_name(path: Path) -> str:
-    return path.name if path.is_dir() else path.stem
-
-
 def parse_settings(args: argparse.Namespace) -> dict[str, dict]:
-    """CLI flags -> per-stage parameter overrides for ``build_graph``."""
-    import yaml
+    """CLI flags -> per-stage parameter overrides for ``build_graph`` (``--set`` last: it wins)."""
+    from posetrack.track.pipeline import merge_settings, parse_overrides
 
+    if args.detections is not None and (args.detector or args.detector_weights):
+        raise CLIError("--detections replaces the detector: drop --detector / --detector-weights")
+    # the tracking-only flags (absent from `bench track`'s parser)
+    poses, kpt_thr, person_thr, smooth = (getattr(args, k, None) for k in ("poses", "kpt_thr", "person_thr", "smooth"))
+    if poses is not None and (args.detections or args.detector or args.detector_weights or args.weights):
+        raise CLIError("--poses replaces the detector and the pose network: drop --detections / --detector / "
+                       "--detector-weights / --weights")
     settings: dict[str, dict] = {"*": {"device": args.device}} if args.device is not None else {}
 
     def put(stage: str, key: str, value) -> None:
@@ -89,48 +107,31 @@ def parse_settings(args: argparse.Namespace) -> dict[str, dict]:
     for flag, stage, key in ((args.weights, "pose", "weights"), (args.model, "pose", "arch"),
                              (args.detector, "detect", "backend"),
                              (args.detector_weights, "detect", "weights"), (args.flow, "flow", "method"),
-                             (args.flow_checkpoint, "flow", "checkpoint")):
+                             (args.flow_checkpoint, "flow", "checkpoint"), (kpt_thr, "outputs", "kpt_thr"),
+                             (person_thr, "outputs", "person_thr"), (smooth or None, "smooth", "enabled")):
         if flag is not None:
             put(stage, key, flag)
-    for item in args.set:
-        dotted, sep, raw = item.partition("=")
-        stage, dot, key = dotted.strip().partition(".")
-        if not sep or not dot or not key:
-            raise CLIError(f"--set {item!r} must look like STAGE.PARAM=VALUE")
-        put(stage, key, yaml.safe_load(raw))
-    return settings
+    return merge_settings(settings, parse_overrides(args.set))  # ConfigError: a one-line error
 
 
-def check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise CLIError(f"cannot write to output folder {folder}: {exc.strerror or exc}") from None
-
-
-def build_pipeline(args: argparse.Namespace, settings: dict[str, dict], n_inputs: int = 1):
-    """``--pipeline`` file (``--detections`` swapped in for the detector) + ``settings`` -> a ``Graph``.
+def make_tracker(args: argparse.Namespace, settings: dict[str, dict], n_inputs: int = 1):
+    """The ``VideoTracker`` of ``--pipeline`` / ``--detections`` and ``settings`` (``parse_settings``).
 
     ``n_inputs`` > 1 makes the detections file refuse image ids that do not name their video.
     Config errors become ``CLIError``.
     """
     from posetrack.config import ConfigError
-    from posetrack.track.pipeline import build_graph, load_pipeline, replace_stage
+    from posetrack.track.pipeline import merge_settings
+    from posetrack.tracker import VideoTracker
 
-    if args.detections is not None:
-        if not Path(args.detections).is_file():
-            raise CLIError(f"detections file not found: {args.detections}")
-        if args.detector or args.detector_weights:
-            raise CLIError("--detections replaces the detector: drop --detector / --detector-weights")
+    if args.detections is not None and n_inputs > 1:
+        settings = merge_settings({"detections_file": {"video_keys_only": True}}, settings)
+    poses = getattr(args, "poses", None)  # `bench track` has no --poses
+    if poses is not None and n_inputs > 1:
+        settings = merge_settings({"poses_file": {"video_keys_only": True}}, settings)
     try:
-        cfg = load_pipeline(args.pipeline)
-        if args.detections is not None:
-            cfg = replace_stage(cfg, "detect", "detections_file",
-                                {"path": args.detections, "video_keys_only": n_inputs > 1})
-        return build_graph(cfg, settings)
-    except ConfigError as exc:
+        return VideoTracker(args.pipeline, detections=args.detections, settings=settings, poses=poses)
+    except (ConfigError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from None
 
 
@@ -161,6 +162,8 @@ def leave_process_group() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from posetrack.tracker import check_writable
+
     videos = expand_inputs(args.inputs)
     check_writable(args.out)
     n_inputs = len(videos)  # before sharding: every rank applies the same detections rule
@@ -172,47 +175,53 @@ def run(args: argparse.Namespace) -> int:
             leave_process_group()
 
 
+class _Progress:
+    """Progress bar of one input (frames, FPS); counts the frames even when tqdm hides the bar."""
+
+    def __init__(self, video: Path):
+        from tqdm import tqdm
+
+        from posetrack.io.video import probe
+        from posetrack.tracker import source_name
+
+        self.frames, self.t0 = 0, time.perf_counter()
+        self.bar = tqdm(total=probe(video)[1] or None, desc=source_name(video), unit="frame", disable=None,
+                        file=sys.stderr)
+
+    def __call__(self, frame) -> None:
+        self.frames += 1
+        self.bar.update(1)
+        self.bar.set_postfix(fps=f"{self.frames / max(time.perf_counter() - self.t0, 1e-9):.1f}")
+
+
 def track_videos(args: argparse.Namespace, videos: list[Path], n_inputs: int, prefix: str) -> int:
     """Track ``videos`` (this rank's share of ``n_inputs``); returns the exit code."""
-    from tqdm import tqdm
+    from posetrack.errors import PosetrackError
+    from posetrack.track.outputs import OutputPaths
+    from posetrack.tracker import source_name
 
-    from posetrack.io.video import probe
-    from posetrack.track.outputs import OutputPaths, VideoResults
-    from posetrack.track.stages.pose import PoseStage
-
-    graph = build_pipeline(args, parse_settings(args), n_inputs)
+    tracker = make_tracker(args, parse_settings(args), n_inputs)
     todo = [v for v in videos
-            if not (args.resume and OutputPaths.for_video(args.out, video_name(v), args.render).done())]
+            if not (args.resume and OutputPaths.for_video(args.out, source_name(v), args.render).done())]
     if len(todo) < len(videos):
         print(f"resume: skipping {len(videos) - len(todo)} finished input(s)", file=sys.stderr)
-    pose = next((n.stage for n in graph.nodes if isinstance(n.stage, PoseStage)), None)
     failures = 0
     total_frames, start = 0, time.perf_counter()
-    with graph:  # loads every model before any output file is created
-        keypoint_set = pose.choice.keypoints if pose is not None else "coco"
+    with tracker:  # loads every model before any output file is created
         for video in todo:
-            fps, nframes = probe(video)
-            paths = OutputPaths.for_video(args.out, video_name(video), args.render)
-            bar = tqdm(total=nframes or None, desc=video_name(video), unit="frame", disable=None, file=sys.stderr)
-            t0 = time.perf_counter()
+            progress = _Progress(video)
             try:
-                with VideoResults(paths, args.format, keypoint_set, fps, nframes) as results, \
-                        contextlib.closing(graph.run(video)) as packets:
-                    for packet in packets:
-                        s = packet.streams
-                        results.add(packet.index, s["name"], s.get("image"), s["tracks"])
-                        bar.update(1)
-                        bar.set_postfix(fps=f"{bar.n / max(time.perf_counter() - t0, 1e-9):.1f}")
-            except Exception as exc:  # noqa: BLE001 - one bad input must not stop the others
+                paths = tracker.save(video, args.out, args.format, args.render, on_frame=progress, report=args.report)
+            except PosetrackError as exc:  # names the input; one bad input must not stop the others
                 failures += 1
-                print(f"posetrack track: error: {video}: {exc}", file=sys.stderr)
+                print(f"posetrack track: error: {exc}", file=sys.stderr)
                 continue
             finally:
-                bar.close()
-            total_frames += results.frames
-            print(f"{prefix}{video}: {results.frames} frames -> " + ", ".join(str(p) for p in paths.all()))
+                progress.bar.close()
+            total_frames += progress.frames
+            print(f"{prefix}{video}: {progress.frames} frames -> " + ", ".join(str(p) for p in paths.all()))
     elapsed = time.perf_counter() - start
     print(f"{prefix}{len(todo) - failures}/{len(todo)} input(s), {total_frames} frames in {elapsed:.1f} s "
           f"({total_frames / max(elapsed, 1e-9):.2f} FPS)")
-    print(prefix + "per-stage ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in graph.stage_ms().items()))
+    print(prefix + "per-stage ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in tracker.graph.stage_ms().items()))
     return 2 if failures else 0

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from posetrack.errors import PosetrackError
 
-class DatasetError(ValueError):
+
+class DatasetError(PosetrackError, ValueError):
     """An annotation file or the image it references cannot be used; names the file."""
 
 
@@ -43,6 +45,14 @@ class PoseRecord:
     @property
     def num_visible(self) -> int:
         return int((self.joints[:, 2] > 0).sum())
+
+
+def require_finite(values: np.ndarray, annotation_file: Path, where: str, name: str) -> None:
+    """Raise naming ``name`` (the field, as printed) unless every value is finite.
+
+    NaN or inf in an annotation would only surface mid-training, as an error naming neither."""
+    if not np.all(np.isfinite(values)):
+        raise DatasetError(f"{annotation_file}: {where}: {name} must hold finite numbers (found NaN or inf)")
 
 
 def check_images_exist(records: list[PoseRecord], annotation_file: Path) -> None:

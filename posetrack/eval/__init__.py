@@ -1,1 +1,1 @@
-"""Evaluation: COCO keypoint AP (coco.py) and PoseTrack mAP/MOTA (posetrack.py)."""
+"""Evaluation: COCO keypoint AP (coco.py), PoseTrack mAP/MOTA (posetrack.py), PoseTrack21 keypoint HOTA (hota.py)."""

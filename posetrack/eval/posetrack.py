@@ -52,11 +52,25 @@ JOINT_GROUPS: dict[str, tuple[int, ...]] = {
 }
 # poseval's abbreviated column headers, used only in the printed table
 TABLE_LABELS = {"Shoulder": "Shou", "Elbow": "Elb", "Wrist": "Wri", "Ankle": "Ankl"}
-QUIRKS = ("motp_raw", "empty_frame_dummy", "skip_last_frame", "pair_by_position", "dir_order")
+
+
+class QuirkOptions:
+    """Base of a frozen dataclass of bool fields, one per quirk of an official tool (True: reproduced)."""
+
+    @classmethod
+    def fixed(cls):
+        return cls(**{f.name: False for f in fields(cls)})
+
+    def without(self, *quirks: str):
+        known = [f.name for f in fields(self)]
+        unknown = set(quirks) - set(known)
+        if unknown:
+            raise ValueError(f"unknown quirk(s) {sorted(unknown)}; known: {', '.join(known)}")
+        return replace(self, **{q: False for q in quirks})
 
 
 @dataclass(frozen=True)
-class EvalOptions:
+class EvalOptions(QuirkOptions):
     """Which poseval quirks to reproduce (all True: the official numbers)."""
 
     motp_raw: bool = True
@@ -64,16 +78,6 @@ class EvalOptions:
     skip_last_frame: bool = True
     pair_by_position: bool = True
     dir_order: bool = True
-
-    @classmethod
-    def fixed(cls) -> "EvalOptions":
-        return cls(**{f.name: False for f in fields(cls)})
-
-    def without(self, *quirks: str) -> "EvalOptions":
-        unknown = set(quirks) - set(QUIRKS)
-        if unknown:
-            raise ValueError(f"unknown quirk(s) {sorted(unknown)}; known: {', '.join(QUIRKS)}")
-        return replace(self, **{q: False for q in quirks})
 
 
 # --------------------------------------------------------------------------- ignore regions
@@ -283,7 +287,17 @@ def _check_2018_names(video: VideoFile) -> None:
                 "'images/val/012834_mpii_test/000000.jpg' (sequence NNNNNN_mpii|bonn|mpiinew, frame < 10000)")
 
 
-def _evaluate_video(gt_path: Path, pr_path: Path, seq_index: int, opts: EvalOptions) -> list[_FrameResult]:
+def _threshold(pr: _People, kpt_thr: float | None) -> _People:
+    """Predicted joints scoring below ``kpt_thr`` made absent, then people without joints dropped:
+    what scoring a file written with that ``--kpt-thr`` gives."""
+    if kpt_thr is None:
+        return pr
+    has = pr.has & (pr.score >= kpt_thr)
+    return _People(pr.xy, has, pr.score, pr.tid, pr.head).select(has.any(axis=1))
+
+
+def _evaluate_video(gt_path: Path, pr_path: Path, seq_index: int, opts: EvalOptions,
+                    kpt_thr: float | None = None) -> list[_FrameResult]:
     gt, pr = VideoFile(gt_path), VideoFile(pr_path)
     for v in (gt, pr):
         _check_2018_names(v)
@@ -298,7 +312,7 @@ def _evaluate_video(gt_path: Path, pr_path: Path, seq_index: int, opts: EvalOpti
         gframe, pframe = gt.frame_arrays(i), pr.frame_arrays(pairs[i])
         where = f"{gt.path}: frame {i} ({gt.frame_name(i)})"
         g = _people(gframe, offset, True, where)
-        p = _people(pframe, offset, False, where)
+        p = _threshold(_people(pframe, offset, False, where), kpt_thr)
         if gframe.ignore_regions:
             g, p = _remove_ignored(g, p, gframe.ignore_regions)
         results.append(_evaluate_frame(g, p, opts.empty_frame_dummy))
@@ -353,32 +367,46 @@ def _event_columns(acc) -> tuple[np.ndarray, np.ndarray]:
     return ev["Type"].astype(str).to_numpy(object), ev["D"].to_numpy(np.float64)
 
 
-def _mot_counts(frames: list[_FrameResult], opts: EvalOptions) -> dict[str, np.ndarray]:
-    """Per-joint motmetrics counts and distance sum of one video."""
+def _event_frames(acc) -> np.ndarray:
+    """Accumulator frame index (0-based, ``auto_id``) of every event, in ``_event_columns``' order."""
+    indices = getattr(acc, "_indices", None)
+    if isinstance(indices, dict) and "FrameId" in indices:
+        return np.asarray(indices["FrameId"], np.int64)
+    return acc.events.index.get_level_values("FrameId").to_numpy(np.int64)
+
+
+def _joint_accumulators(frames: list[_FrameResult]):
+    """Yields (joint, motmetrics accumulator over ``frames``) for the 15 joints."""
     import motmetrics as mm
 
-    out = {k: np.zeros(NUM_JOINTS) for k in _COUNTS + ("sumD",)}
-    if opts.skip_last_frame:
-        frames = frames[:-1]
-    if not frames:
-        return out
     # poseval ran on scipy's Hungarian; motmetrics would prefer the 'lap' package when installed
     with mm.lap.set_default_solver("scipy"):
         for j in range(NUM_JOINTS):
             acc = mm.MOTAccumulator(auto_id=True)
             for f in frames:
                 acc.update(*f.mot[j])
-            kind, dists = _event_columns(acc)
-            n = {t: int(np.count_nonzero(kind == t)) for t in ("MATCH", "SWITCH", "MISS", "FP")}
-            out["num_misses"][j] = n["MISS"]
-            out["num_switches"][j] = n["SWITCH"]
-            out["num_false_positives"][j] = n["FP"]
-            out["num_objects"][j] = n["MATCH"] + n["SWITCH"] + n["MISS"]
-            out["num_detections"][j] = n["MATCH"] + n["SWITCH"]
-            if not opts.motp_raw:
-                dists = dists[(kind == "MATCH") | (kind == "SWITCH")]
-            # pandas' Series.sum (poseval: acc.events['D'].sum()) zero-fills NaN, then numpy's sum
-            out["sumD"][j] = np.where(np.isnan(dists), 0.0, dists).sum()
+            yield j, acc
+
+
+def _mot_counts(frames: list[_FrameResult], opts: EvalOptions) -> dict[str, np.ndarray]:
+    """Per-joint motmetrics counts and distance sum of one video."""
+    out = {k: np.zeros(NUM_JOINTS) for k in _COUNTS + ("sumD",)}
+    if opts.skip_last_frame:
+        frames = frames[:-1]
+    if not frames:
+        return out
+    for j, acc in _joint_accumulators(frames):
+        kind, dists = _event_columns(acc)
+        n = {t: int(np.count_nonzero(kind == t)) for t in ("MATCH", "SWITCH", "MISS", "FP")}
+        out["num_misses"][j] = n["MISS"]
+        out["num_switches"][j] = n["SWITCH"]
+        out["num_false_positives"][j] = n["FP"]
+        out["num_objects"][j] = n["MATCH"] + n["SWITCH"] + n["MISS"]
+        out["num_detections"][j] = n["MATCH"] + n["SWITCH"]
+        if not opts.motp_raw:
+            dists = dists[(kind == "MATCH") | (kind == "SWITCH")]
+        # pandas' Series.sum (poseval: acc.events['D'].sum()) zero-fills NaN, then numpy's sum
+        out["sumD"][j] = np.where(np.isnan(dists), 0.0, dists).sum()
     return out
 
 
@@ -399,17 +427,20 @@ def _list_videos(gt_dir: Path, dir_order: bool) -> list[Path]:
     return [Path(n) for n in (names if dir_order else sorted(names))]
 
 
-def _video_job(job: tuple[Path, Path, int, EvalOptions]) -> tuple[list[_FrameResult], dict[str, np.ndarray]]:
-    gt_path, pr_path, seq_index, options = job
-    frames = _evaluate_video(gt_path, pr_path, seq_index, options)
+def _video_job(job: tuple[Path, Path, int, EvalOptions, float | None]
+               ) -> tuple[list[_FrameResult], dict[str, np.ndarray]]:
+    gt_path, pr_path, seq_index, options, kpt_thr = job
+    frames = _evaluate_video(gt_path, pr_path, seq_index, options, kpt_thr)
     return frames, _mot_counts(frames, options)
 
 
 def evaluate(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike,
-             options: EvalOptions = EvalOptions(), workers: int = 1) -> dict:
+             options: EvalOptions = EvalOptions(), workers: int = 1, kpt_thr: float | None = None) -> dict:
     """Evaluate every ``GT_DIR/*.json`` against ``PRED_DIR/<same name>``.
 
-    ``workers`` > 1 reads and scores videos in that many processes (same numbers).
+    ``workers`` > 1 reads and scores videos in that many processes (same numbers). ``kpt_thr``:
+    predicted joints scoring below it count as absent (equal to scoring files written with
+    ``posetrack track --kpt-thr``).
 
     Returns ``{"ap"|"mota"|"motp"|"precision"|"recall": {Head, Shoulder, Elbow, Wrist, Hip, Knee,
     Ankle, Total}}`` in percent (NaN where undefined), plus ``per_joint`` (the 15 joints by 2017 id
@@ -429,7 +460,7 @@ def evaluate(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike,
         pr_path = pred_dir / gt_path.name
         if not pr_path.is_file():
             raise FileNotFoundError(f"prediction file missing: {pr_path} (for GT {gt_path})")
-        jobs.append((gt_path, pr_path, seq_index, options))
+        jobs.append((gt_path, pr_path, seq_index, options, kpt_thr))
     if workers > 1 and len(jobs) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -470,6 +501,47 @@ def evaluate(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike,
         "num_videos": len(videos), "num_frames": len(all_frames),
         "options": {f.name: getattr(options, f.name) for f in fields(options)},
     }
+
+
+def frame_events(gt_path: str | os.PathLike, pred_path: str | os.PathLike,
+                 options: EvalOptions = EvalOptions()) -> dict[str, np.ndarray]:
+    """Where one video's MOT errors happen, for marking frames.
+
+    Returns ``frame`` (M,): the prediction frame index of each of the M frames with GT people, and
+    ``misses``, ``false_positives``, ``switches`` (M,): motmetrics' events there, summed over the 15
+    joints. Every such frame counts, the last one too (``skip_last_frame`` only shapes MOTA).
+    """
+    gt_path, pred_path = Path(gt_path), Path(pred_path)
+    gt, pr = VideoFile(gt_path), VideoFile(pred_path)
+    pairs = _pair_frames(gt, pr, options.pair_by_position)
+    frame = np.array([pairs[i] for i in range(len(gt)) if gt.num_people(i)], np.int64)
+    frames = _evaluate_video(gt_path, pred_path, 0, options)
+    out = {"frame": frame, **{k: np.zeros(len(frames), np.int64) for k in ("misses", "false_positives", "switches")}}
+    for _, acc in _joint_accumulators(frames):
+        kind, at = _event_columns(acc)[0], _event_frames(acc)
+        for key, event in (("misses", "MISS"), ("false_positives", "FP"), ("switches", "SWITCH")):
+            out[key] += np.bincount(at[kind == event], minlength=len(frames))
+    return out
+
+def sweep_kpt_thr(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike, thresholds: list[float],
+                  options: EvalOptions = EvalOptions(), workers: int = 1) -> list[dict]:
+    """One unthresholded prediction folder scored at each keypoint threshold:
+    ``[{"kpt_thr": t, "ap", "mota", "motp", "precision", "recall": {group: percent}}, ...]``."""
+    out = []
+    for t in thresholds:
+        r = evaluate(gt_dir, pred_dir, options, workers, kpt_thr=t)
+        out.append({"kpt_thr": t, **{k: r[k] for k in ("ap", "mota", "motp", "precision", "recall")}})
+    return out
+
+
+def format_sweep(sweep: list[dict]) -> str:
+    """One row per threshold: AP per group and total, MOTA total, precision and recall."""
+    cols = list(JOINT_GROUPS) + ["Total"]
+    head = "kpt_thr |" + "".join(f" AP {TABLE_LABELS.get(c, c):<5}" for c in cols) + " | MOTA   Prec   Rec"
+    rows = [f"{e['kpt_thr']:7.2f} |" + "".join(f" {e['ap'][c]:8.1f}" for c in cols)
+            + f" | {e['mota']['Total']:5.1f} {e['precision']['Total']:6.1f} {e['recall']['Total']:5.1f}"
+            for e in sweep]
+    return "\n".join(["Keypoint threshold sweep (AP and MOT totals in percent):", head, *rows])
 
 
 def format_table(results: dict) -> str:

@@ -8,6 +8,8 @@ The 2017 format numbers joints 0..14 (``PT17_JOINTS``); ``PT18_TO_PT17`` maps th
 onto those ids (ears have none). Reading follows the official converter (poseval
 ``convert.py``): a 2018 keypoint is absent only when x == y == v == 0, only the first video of
 a 2018 file is read, and keypoint names are mapped by name through ``categories``.
+PoseTrack21 files are the 2018 layout plus ``person_id`` (per person) and ``has_labeled_person``
+(per image); both are read into, and written from, ``PersonPose`` / ``FramePoses``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ import json
 import logging
 import math
 import os
+import sys
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from posetrack.config import short_repr
+from posetrack.errors import PosetrackError
 from posetrack.io.atomic import atomic_path
+from posetrack.io.jsonfile import read_json
 from posetrack.pose.keypoints import COCO_KEYPOINTS, POSETRACK18_KEYPOINTS
 
 logger = logging.getLogger(__name__)
@@ -58,7 +65,7 @@ HEAD_BOTTOM_FROM_SHOULDERS = 0.3
 HEAD_TOP_BEYOND_NOSE = 0.5
 
 
-class PoseTrackFormatError(ValueError):
+class PoseTrackFormatError(PosetrackError, ValueError):
     """A PoseTrack file that cannot be read; the message names file, frame, person and field."""
 
 
@@ -74,6 +81,7 @@ class PersonPose:
     bbox: (4,) x, y, w, h image px.
     annotated: False for a 2017 ``annorect`` without ``annopoints`` (a box only); the
         evaluation drops such people.
+    person_id: PoseTrack21 ``person_id`` (the same person across videos), None when not given.
     """
 
     track_id: int
@@ -84,6 +92,7 @@ class PersonPose:
     present: np.ndarray | None = None
     visible: np.ndarray | None = None
     annotated: bool = True
+    person_id: int | None = None
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, np.float64)
@@ -101,6 +110,7 @@ class FramePoses:
     """One frame of a video: image metadata plus its people.
 
     ignore_regions: list of (V, 2) float64 polygons, x, y image px (ground truth).
+    has_labeled_person: PoseTrack21's image flag, None when not given.
     """
 
     file_name: str
@@ -113,6 +123,7 @@ class FramePoses:
     ignore_regions: list[np.ndarray] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
+    has_labeled_person: bool | None = None
 
 
 @dataclass
@@ -195,26 +206,44 @@ def _err(path: Path | str, where: str, msg: str) -> PoseTrackFormatError:
 
 def _num(value: Any, path: Path | str, where: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _err(path, where, f"field '{name}' must be a number, got {value!r}")
-    return float(value)
+        raise _err(path, where, f"field '{name}' must be a number, got {short_repr(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer with hundreds of digits
+        raise _err(path, where, f"field '{name}' is too large for a number: {short_repr(value)}") from None
 
 
 def _numbers(values: list, path: Path | str, where: str, name: str) -> np.ndarray:
-    """A JSON list of numbers as float64; null (numpy would make it NaN), NaN, inf and strings are errors."""
-    try:
-        arr = np.array(values, np.float64)
-    except (TypeError, ValueError):
-        arr = np.array([math.nan])
-    if not np.all(np.isfinite(arr)):
-        raise _err(path, where, f"field '{name}' must hold finite numbers only")
-    return arr
+    """A JSON list of numbers as float64; null, strings (numpy would parse "12"), NaN, inf and
+    integers too large for a float are errors."""
+    bad = [v for v in values if not _finite_number(v)]
+    if bad:
+        raise _err(path, where, f"field '{name}' must hold finite numbers only, got {short_repr(bad[0])}")
+    return np.array(values, np.float64)
 
 
-def _track_id(value: Any, path: Path | str, where: str) -> int:
+def _finite_number(value: Any) -> bool:
+    """A JSON number a float64 holds: not bool (an int subclass), str, None, NaN, inf or a huge integer."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return type(value) is int and abs(value) <= sys.float_info.max  # exact int/float comparison
+
+
+def _plain_floats(values: list) -> np.ndarray:
+    """float64 array of nested number lists; ValueError for anything numpy would coerce (strings,
+    None, integers beyond int64), which the per-person reader then reports precisely."""
+    arr = np.array(values)
+    if arr.dtype.kind not in "iuf" and arr.size:
+        raise ValueError("not plain numbers")
+    return arr.astype(np.float64)
+
+
+def _track_id(value: Any, path: Path | str, where: str, name: str = "track_id") -> int:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise _err(path, where, f"field 'track_id' must be an integer, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or isinstance(value, float) and not value.is_integer()):  # is_integer: False for inf/NaN
+        raise _err(path, where, f"field '{name}' must be an integer, got {short_repr(value)}")
     return int(value)
 
 
@@ -222,17 +251,12 @@ def _one(rec: dict, key: str, path: Path | str, where: str) -> Any:
     """The single value of a 2017 one-element list field (``{"x1": [12.0]}``)."""
     v = rec.get(key)
     if not isinstance(v, list) or len(v) != 1:
-        raise _err(path, where, f"field '{key}' must be a one-element list, got {v!r}")
+        raise _err(path, where, f"field '{key}' must be a one-element list, got {short_repr(v)}")
     return v[0]
 
 
 def load_json(path: str | os.PathLike) -> Any:
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise PoseTrackFormatError(f"{path}: not valid JSON: {exc}") from None
+    return read_json(path, PoseTrackFormatError)
 
 
 def detect_format(data: Any, path: str | os.PathLike = "") -> str:
@@ -262,6 +286,7 @@ class VideoFile:
 
     # 2017 ----------------------------------------------------------------
     def _init_2017(self, data: dict) -> None:
+        self.unmatched = []  # 2017 people sit inside their frame
         frames = data["annolist"]
         if not isinstance(frames, list):
             raise _err(self.path, "", "field 'annolist' must be a list")
@@ -284,8 +309,6 @@ class VideoFile:
         where = f"frame {i} ({name})"
         pid = posetrack_image_id(name)
         fid = i if pid is None else pid
-        labeled = fr.get("is_labeled", [0])
-        labeled = bool(labeled[0] if isinstance(labeled, list) and labeled else labeled)
         regions = []
         for r, reg in enumerate(fr.get("ignore_regions", []) or []):
             pts = reg.get("point", []) if isinstance(reg, dict) else None
@@ -295,7 +318,7 @@ class VideoFile:
                                       _num(_one(p, "y", self.path, where), self.path, where, "y")]
                                      for p in pts], np.float64).reshape(-1, 2))
         people = [self._person_2017(rect, f"{where}: person {k}") for k, rect in enumerate(fr.get("annorect", []))]
-        return FramePoses(name, fid, fid, people, labeled, name_vid(name), len(self._records), regions)
+        return FramePoses(name, fid, fid, people, self.is_labeled(i), name_vid(name), len(self._records), regions)
 
     def _person_2017(self, rect: Any, where: str) -> PersonPose:
         p = self.path
@@ -323,7 +346,7 @@ class VideoFile:
                 wq = f"{where}: point {q}"
                 jid = _one(pt, "id", p, wq)
                 if isinstance(jid, bool) or not isinstance(jid, int) or not 0 <= jid < 15:
-                    raise _err(p, wq, f"field 'id' must be a joint id 0..14, got {jid!r}")
+                    raise _err(p, wq, f"field 'id' must be a joint id 0..14, got {short_repr(jid)}")
                 slot = PT17_TO_PT18[jid]
                 if present[slot]:
                     continue  # poseval uses the first point with a given id
@@ -355,6 +378,8 @@ class VideoFile:
         for i, im in enumerate(images):
             if not isinstance(im, dict) or not isinstance(im.get("file_name"), str) or "id" not in im:
                 raise _err(p, f"image {i}", "fields 'id' and 'file_name' are required")
+            if not isinstance(im["id"], Hashable):
+                raise _err(p, f"image {i}", f"field 'id' must be a number or string, got {short_repr(im['id'])}")
             vid = os.path.basename(os.path.dirname(im["file_name"])).split("_")[0]
             if first_vid is None:
                 first_vid = vid
@@ -364,10 +389,17 @@ class VideoFile:
             logger.warning("%s: holds several videos; only the first (%s) is read, as poseval does", p, first_vid)
         self._records = records
         self._anns: dict[Any, list[dict]] = {}
+        image_ids = {im["id"] for im in images}
+        self.unmatched: list[tuple[int, Any]] = []  # (annotation index, image_id) naming no image: never read
         for k, a in enumerate(anns):
             if not isinstance(a, dict) or "image_id" not in a:
                 raise _err(p, f"annotation {k}", "field 'image_id' missing")
+            if not isinstance(a["image_id"], Hashable):
+                raise _err(p, f"annotation {k}", f"field 'image_id' must be a number or string, "
+                                                 f"got {short_repr(a['image_id'])}")
             self._anns.setdefault(a["image_id"], []).append(a)
+            if a["image_id"] not in image_ids:
+                self.unmatched.append((k, a["image_id"]))
 
     def _regions_2018(self, i: int) -> list[np.ndarray]:
         im, p = self._records[i], self.path
@@ -390,9 +422,11 @@ class VideoFile:
         regions = self._regions_2018(i)
         people = [self._person_2018(a, f"{where}: person {k}") for k, a in enumerate(self._anns.get(im["id"], []))]
         fid = im.get("frame_id", im["id"])
-        return FramePoses(name, fid, im["id"], people, bool(im.get("is_labeled", False)),
+        labeled_person = im.get("has_labeled_person")
+        return FramePoses(name, fid, im["id"], people, self.is_labeled(i),
                           str(im.get("vid_id", name_vid(name))), int(im.get("nframes", len(self._records))),
-                          regions, im.get("width"), im.get("height"))
+                          regions, im.get("width"), im.get("height"),
+                          None if labeled_person is None else bool(labeled_person))
 
     def _arrays_2018(self, i: int) -> FrameArrays | None:
         """Vectorised frame_arrays for a well-formed 2018 frame; None when any person needs the
@@ -400,14 +434,14 @@ class VideoFile:
         anns = self._anns.get(self._records[i]["id"], [])
         k = len(self._slots)
         try:
-            raw = np.array([a["keypoints"] for a in anns], np.float64).reshape(len(anns), k, 3)
+            raw = _plain_floats([a["keypoints"] for a in anns]).reshape(len(anns), k, 3)
             tid = np.array([a["track_id"] for a in anns])
-            heads = np.array([a["bbox_head"] if "bbox_head" in a else [math.nan] * 4 for a in anns],
-                             np.float64).reshape(len(anns), 4)
+            heads = _plain_floats([a["bbox_head"] if "bbox_head" in a else [math.nan] * 4 for a in anns]
+                                  ).reshape(len(anns), 4)
             scores = np.full((len(anns), k), math.nan)
             rows = [n for n, a in enumerate(anns) if a.get("scores")]
             if rows:
-                scores[rows] = np.array([anns[n]["scores"] for n in rows], np.float64)
+                scores[rows] = _plain_floats([anns[n]["scores"] for n in rows])
         except (KeyError, TypeError, ValueError):
             return None
         if (not np.all(np.isfinite(raw)) or not np.all(np.isfinite(scores[rows]))
@@ -481,9 +515,17 @@ class VideoFile:
         if isinstance(a.get("bbox"), list) and len(a["bbox"]) == 4:
             bbox = np.array([_num(v, p, where, "bbox") for v in a["bbox"]])
         score = _num(a["score"], p, where, "score") if "score" in a else math.nan
-        return PersonPose(tid, kp, score, bbox, head, present, visible, True)
+        person_id = None
+        if "person_id" in a:  # PoseTrack21
+            person_id = _track_id(a["person_id"], p, where, "person_id")
+        return PersonPose(tid, kp, score, bbox, head, present, visible, True, person_id)
 
     # public ----------------------------------------------------------------
+    def is_labeled(self, i: int) -> bool:
+        """The frame's ``is_labeled`` flag (2017: ``[0|1]``); False when missing."""
+        labeled = self._records[i].get("is_labeled", False)
+        return bool(labeled[0] if isinstance(labeled, list) and labeled else labeled)
+
     def frame_name(self, i: int) -> str:
         return self._frame_name_2017(i) if self.format == "2017" else self._records[i]["file_name"]
 
@@ -584,6 +626,8 @@ def _ann_2018(person: PersonPose, image_id: Any, ann_id: int, where: str) -> dic
     if person.head_box is not None:
         x1, y1, x2, y2 = (float(v) for v in person.head_box)
         ann["bbox_head"] = [_f(x1), _f(y1), _f(x2 - x1), _f(y2 - y1)]
+    if person.person_id is not None:
+        ann["person_id"] = int(person.person_id)
     return ann
 
 
@@ -657,6 +701,8 @@ class PoseTrackWriter:
                 im["ignore_regions_y"] = [[_f(v) for v in r[:, 1]] for r in frame.ignore_regions]
             if frame.width is not None:
                 im["width"], im["height"] = frame.width, frame.height
+            if frame.has_labeled_person is not None:
+                im["has_labeled_person"] = bool(frame.has_labeled_person)
             self._images.append(im)
         else:
             rec: dict[str, Any] = {"image": [{"name": frame.file_name}],
@@ -773,7 +819,9 @@ def validate_video(pred_path: str | os.PathLike, gt_path: str | os.PathLike) -> 
         pr = VideoFile(pred_path)
     except (PoseTrackFormatError, OSError) as exc:
         return [Problem(pred_path, str(exc).removeprefix(f"{pred_path}: "))]
-    problems: list[Problem] = []
+    problems: list[Problem] = [Problem(pred_path, f"annotation {k}: image_id {short_repr(image_id)} matches no image "
+                                                  "of the file (its person is never evaluated)")
+                               for k, image_id in pr.unmatched]
     if len(pr) != len(gt):
         problems.append(Problem(pred_path, f"{len(pr)} frames, GT has {len(gt)} (poseval pairs frames by position)"))
     for i in range(min(len(pr), len(gt))):
@@ -820,4 +868,7 @@ def validate_predictions(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike)
             problems.append(Problem(str(pred_path), f"missing (GT video {gt_path.name} has no prediction file)"))
             continue
         problems += validate_video(pred_path, gt_path)
+    gt_names = {p.name for p in gt_files}
+    problems += [Problem(str(p), f"no GT video of this name in {gt_dir} (the evaluation ignores this file)")
+                 for p in sorted(pred_dir.glob("*.json")) if p.name not in gt_names]
     return problems

@@ -17,13 +17,15 @@ from typing import Iterator
 
 import numpy as np
 
+from posetrack.errors import PosetrackError
+
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ts")
 
 
-class VideoError(ValueError):
+class VideoError(PosetrackError, ValueError):
     """A video or frame folder that cannot be read; the message names the file."""
 
 
@@ -85,7 +87,8 @@ def read_video(path: str | Path) -> Iterator[VideoFrame]:
                 frames = packet.decode()
             except av.error.FFmpegError as exc:
                 skipped += 1
-                logger.warning("%s: skipping undecodable packet after frame %d: %s", path, index - 1, exc)
+                where = f"after frame {index - 1}" if index else "before the first frame"
+                logger.warning("%s: skipping undecodable packet %s: %s", path, where, exc)
                 continue
             for frame in frames:
                 if frame.pts is not None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from posetrack.errors import PosetrackError
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ _MMPOSE_IGNORED = ("data_preprocessor.",)
 _MAX_LISTED = 10
 
 
-class CheckpointError(ValueError):
+class CheckpointError(PosetrackError, ValueError):
     """A file is not a usable checkpoint for the given model (message names file and keys)."""
 
 
@@ -96,10 +97,16 @@ def read_checkpoint_object(path: str | os.PathLike) -> object:
         raise
     except pickle.UnpicklingError as exc:
         # weights_only refuses arbitrary objects; also raised for non-pickle bytes.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from exc
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated: {exc})") from exc
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from exc
+    except Exception as exc:  # noqa: BLE001 - torch.load on arbitrary bytes raises almost any type (a text file: KeyError)
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt, truncated or not a "
+                              f"checkpoint: {type(exc).__name__}: {_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an exception message, cut (torch's can run to paragraphs)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
 
 
 def _is_state_dict(obj: object) -> bool:

@@ -10,18 +10,25 @@ Modes and where they run:
 - ``precision``: ``torch.autocast`` to fp16 (CUDA only) or bf16 (CPU and CUDA); output back to fp32.
 - ``channels_last``: model and input in NHWC memory format (CPU, CUDA).
 - ``compile``: ``torch.compile``; falls back to eager, with a warning, when it fails (e.g. no
-  C++/Triton toolchain), whether at ``torch.compile`` or lazily at a call.
+  C++/Triton toolchain), whether at ``torch.compile`` or lazily at a call. Inductor's cache is
+  kept in the torch hub dir, so a later run's compile is short.
 - ``cuda_graphs``: one captured CUDA graph per batch bucket; a batch is padded with zeros to the
   next bucket, larger ones are chunked (CUDA only).
 - ``backend="onnxruntime"``: the model exported and checked by
   :func:`posetrack.models.export.export_onnx`, run by onnxruntime's CPU provider (fp32, CPU only).
+
+``mode: auto`` (the pose stage's default) is no mode of its own: :func:`posetrack.models.auto.auto_mode`
+picks one of these for the machine and model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -128,6 +135,7 @@ class ModelRunner:
         if self.mode.backend == "onnxruntime":
             self._session = _onnx_session(self.model, self.input_hw)
         elif self.mode.compile:
+            _keep_inductor_cache()
             self._compiled = _try_compile(self._eager, self.mode.compile_mode)
         elif self.mode.cuda_graphs:
             # Every bucket is captured now, not at its first batch: a capture mid-video would run
@@ -184,6 +192,12 @@ class ModelRunner:
         return torch.cat(outputs)
 
 
+def _keep_inductor_cache() -> None:
+    """Point inductor's on-disk cache into the torch hub dir (unless the user chose one): its default,
+    /tmp/torchinductor_$USER, goes with a reboot, and then every run pays the minutes of compiling again."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(torch.hub.get_dir()) / "posetrack_inductor"))
+
+
 def _try_compile(fn: Forward, mode: str) -> Forward | None:
     """``torch.compile(fn)``, or None (logged) when torch.compile itself refuses."""
     try:
@@ -220,7 +234,39 @@ class _GraphBucket:
         return self.output[:n].clone()  # the static buffer is overwritten by the next replay
 
 
+def model_fingerprint(model: nn.Module, input_hw: tuple[int, int]) -> str:
+    """Architecture, input size and a checksum of the weights: equal for copies of one network."""
+    params = list(model.parameters())
+    with torch.no_grad():
+        total = sum(float(p.detach().double().sum()) for p in params)
+        squares = sum(float(p.detach().double().square().sum()) for p in params)
+    return (f"{type(model).__name__} {sum(p.numel() for p in params)} params, input {input_hw[0]}x{input_hw[1]}, "
+            f"weights sum {total:.9e} sq {squares:.9e}")
+
+
+# Sessions of recent exports, shared by runners of the same network (the auto probe, pose_ahead and
+# pose all run one model): exporting HRNet-W32 takes tens of seconds on a CPU. onnxruntime allows
+# concurrent run() calls on one session.
+_ONNX_SESSIONS: OrderedDict[tuple[str, int], object] = OrderedDict()
+_ONNX_KEEP = 2
+_ONNX_LOCK = threading.Lock()
+
+
 def _onnx_session(model: nn.Module, input_hw: tuple[int, int]):
+    """An onnxruntime session (CPU provider) of ``model``: a recent one of the same weights, else a new export."""
+    key = (model_fingerprint(model, input_hw), torch.get_num_threads())
+    with _ONNX_LOCK:
+        if key in _ONNX_SESSIONS:
+            _ONNX_SESSIONS.move_to_end(key)
+            logger.info("onnxruntime session of the same weights reused")
+            return _ONNX_SESSIONS[key]
+        session = _ONNX_SESSIONS[key] = _export_session(model, input_hw)
+        while len(_ONNX_SESSIONS) > _ONNX_KEEP:
+            _ONNX_SESSIONS.popitem(last=False)
+    return session
+
+
+def _export_session(model: nn.Module, input_hw: tuple[int, int]):
     """Export ``model`` with MODEL's checked exporter and open it in onnxruntime (CPU provider)."""
     import onnxruntime as ort
 

@@ -1,4 +1,4 @@
-"""Top-down pose estimation: crop regions, heatmap codec, flip test, OKS-NMS, estimator.
+"""Top-down pose estimation: box layouts, crop regions, heatmap codec, flip test, OKS-NMS, estimator.
 
 Public API (independently checked; see README):
     decode_heatmaps(heatmaps, centers, box_sizes, refine=True) -> (coords, scores)
@@ -6,6 +6,7 @@ Public API (independently checked; see README):
     flip_heatmaps(heatmaps, flip_pairs, shift=True)
 """
 
+from posetrack.pose.boxes import xywh_to_xyxy, xyxy_to_xywh
 from posetrack.pose.codec import HeatmapCodec, decode_heatmaps
 from posetrack.pose.crop import box_to_center_size, crop, get_affine_transform
 from posetrack.pose.flip import flip_heatmaps, flip_keypoints
@@ -26,4 +27,6 @@ __all__ = [
     "oks_matrix",
     "oks_nms",
     "rescore_poses",
+    "xywh_to_xyxy",
+    "xyxy_to_xywh",
 ]

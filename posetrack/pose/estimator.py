@@ -13,13 +13,17 @@ Calling the estimator on one frame can instead keep the whole frame on the devic
 (``crops_on="device"``, the default on CUDA): the frame goes up once through a pinned
 buffer, all crops come from one ``grid_sample`` call, normalisation, forward passes, flip
 averaging and the peak search run there, and only (N, K, 4) peak numbers come back.
+
+:meth:`TopDownEstimator.from_weights` builds one from a weights record, which carries the
+input size, joint set (flip pairs) and normalisation the network was trained with.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -27,15 +31,12 @@ from torch import nn
 
 from posetrack.device import PinnedUploader, StageStream
 from posetrack.models.runtime import InferenceMode, ModelRunner
+from posetrack.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, resolve_weights
 from posetrack.pose.codec import decode_heatmaps
 from posetrack.pose.crop import box_to_center_size, crop, crop_inverse_transforms, warp_crops
 from posetrack.pose.flip import flip_heatmaps
 from posetrack.pose.keypoints import COCO_FLIP_PAIRS
 from posetrack.pose.oks import rescore_poses
-
-# torchvision ImageNet statistics, RGB, as the official transforms.Normalize.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 CropsOn = Literal["auto", "host", "device"]
 
@@ -115,6 +116,9 @@ class TopDownEstimator:
             otherwise (cv2 is faster on a CPU). The paths differ only by cv2's 1/32-px sample
             quantisation and uint8 rounding: on real COCO people 236 of 238 joints come out
             identical, two a quarter offset apart, scores within 0.0032.
+        mean, std: RGB normalisation of the 0..1 crops (default ImageNet's, as the official code).
+
+    ``weights`` is the record the estimator was made from (``from_weights``), else None.
     """
 
     def __init__(
@@ -130,6 +134,8 @@ class TopDownEstimator:
         batch_size: int = 32,
         mode: InferenceMode | None = None,
         crops_on: CropsOn = "auto",
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -148,8 +154,37 @@ class TopDownEstimator:
         self.refine = refine
         self.in_vis_thre = in_vis_thre
         self.batch_size = batch_size
-        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        self._mean = torch.tensor(tuple(mean), device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(tuple(std), device=self.device).view(1, 3, 1, 1)
+        self.weights: Weights | None = None
+
+    @classmethod
+    def from_weights(cls, weights: str | os.PathLike | Weights, *, arch: str | None = None,
+                     input_size: Sequence[int] | None = None, keypoints: str | None = None,
+                     num_joints: int | None = None, model: nn.Module | None = None,
+                     **options: Any) -> "TopDownEstimator":
+        """An estimator for pretrained weights: a registered name, a checkpoint file or a ``Weights``
+        record, whose input size, flip pairs (joint set) and normalisation it takes.
+
+        ``arch``, ``input_size`` (width, height), ``keypoints``, ``num_joints``: what the caller
+        expects of a name or path; a registered record that differs is a ValueError naming both,
+        a file takes them (``posetrack.models.weights.resolve_weights``). ``model``: the record's network already
+        loaded (e.g. to probe an inference mode first), else it is built and loaded here.
+        ``options``: the other constructor arguments (``flip_test``, ``device``, ``batch_size``,
+        ``mode``, ``crops_on``, ...).
+
+        >>> from posetrack.models.weights import DEMO_WEIGHTS
+        >>> estimator = TopDownEstimator.from_weights(DEMO_WEIGHTS, flip_test=False)
+        >>> estimator.input_size, estimator.weights.keypoints
+        ((96, 128), 'coco')
+        """
+        record = weights if isinstance(weights, Weights) else resolve_weights(
+            weights, arch=arch, input_size=None if input_size is None else tuple(input_size), keypoints=keypoints,
+            num_joints=num_joints)
+        estimator = cls(record.load_model() if model is None else model, input_size=record.input_size,
+                        flip_pairs=record.flip_pairs, mean=record.mean, std=record.std, **options)
+        estimator.weights = record
+        return estimator
 
     def prepare(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray) -> CropBatch:
         """Crop regions and affine crops for the person boxes of one image.

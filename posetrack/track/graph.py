@@ -25,16 +25,22 @@ import queue
 import threading
 import time
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Iterator
+
+from posetrack.errors import PosetrackError
+from posetrack.track.outputs import OutputParams
 
 logger = logging.getLogger(__name__)
 
 BUILTIN_STREAMS = ("index", "pts")  # every packet carries these (frame index, seconds)
+BUILTIN_TYPES = {"index": int, "pts": float}
 _POLL_S = 0.05  # how often a blocked put/get looks at the stop flag
 
 
-class GraphError(RuntimeError):
+class GraphError(PosetrackError, RuntimeError):
     """A stage failed (message names stage and frame) or the wiring is wrong."""
 
 
@@ -49,6 +55,23 @@ def with_overrides(params_cls: type, params: Any, overrides: dict[str, Any]) -> 
     return dataclasses.replace(params, **overrides) if overrides else params
 
 
+def accepted_types(stage: "Stage") -> dict[str, tuple[type, ...]]:
+    """Input port -> the classes ``stage.process`` is annotated to take (None left out; an int is a
+    float, as in typing); ports without a class annotation are left out."""
+    try:
+        hints = typing.get_type_hints(type(stage).process)
+    except (NameError, TypeError):  # an annotation that does not resolve: nothing to check
+        return {}
+    out = {}
+    for port in (*stage.inputs, *stage.optional_inputs, *stage.feedback):
+        tp = hints.get(port)
+        args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+        classes = tuple(a for a in args if isinstance(a, type) and a not in (type(None), Any))
+        if classes:
+            out[port] = classes + (int,) if float in classes else classes
+    return out
+
+
 class Stage:
     """One processing step. Subclasses set the class attributes and ``process``.
 
@@ -57,6 +80,8 @@ class Stage:
     the defaults (``DetectStage(backend="hog")``), and reads ``self.params``.
     ``process(**inputs)`` receives one keyword per input port (optional ports and
     feedback ports may be ``None``) and returns a dict with exactly ``outputs``.
+    ``output_types`` gives the class of each output's value (None aside); the graph checks
+    it against the annotations of the consuming ``process`` when it is built.
     """
 
     Params: type = NoParams
@@ -66,6 +91,7 @@ class Stage:
     optional_inputs: tuple[str, ...] = ()  # None when no node produces the stream
     feedback: tuple[str, ...] = ()  # previous frame's value (None on the first frame)
     outputs: tuple[str, ...] = ()
+    output_types: dict[str, type] = {}
     recurrent: bool = False  # needs the previous frame's result: in order, no batching
 
     def __init__(self, params: Any = None, **overrides: Any):
@@ -204,7 +230,25 @@ class Graph:
                             f"node '{node.name}': feedback stream '{node.stream(port)}' must be produced by a"
                             " recurrent node right after it"
                         )
+        self._check_types()
         return groups
+
+    def _check_types(self) -> None:
+        """Every port's annotated class against the ``output_types`` of the stream it reads: a
+        port wired to a stream of another type (a feedback port above all) would otherwise fail
+        at frame 1, e.g. with an AttributeError."""
+        made: dict[str, tuple[type, str]] = {s: (t, "<graph>") for s, t in BUILTIN_TYPES.items()}
+        for node in self.nodes:
+            made.update({node.stream(p): (t, node.name) for p, t in node.stage.output_types.items()
+                         if p in node.stage.outputs})  # a subclass may output other ports
+        for node in self.nodes:
+            for port, accepted in accepted_types(node.stage).items():
+                stream = node.stream(port)
+                if stream in made and not issubclass(made[stream][0], accepted):
+                    tp, source = made[stream]
+                    raise GraphError(
+                        f"node '{node.name}': port '{port}' takes {' | '.join(a.__name__ for a in accepted)} but "
+                        f"stream '{stream}' (from '{source}') carries {tp.__name__}")
 
     # ---- lifecycle --------------------------------------------------------------
     def open(self) -> "Graph":
@@ -243,6 +287,11 @@ class Graph:
     def stage_ms(self) -> dict[str, float]:
         """Mean wall-clock milliseconds per frame spent in each stage (all runs since the last reset)."""
         return {k: 1000.0 * t.seconds / t.frames if t.frames else 0.0 for k, t in self._timers.items()}
+
+    def stage_totals(self) -> dict[str, tuple[float, int]]:
+        """(seconds, frames) of each stage since the last reset: ``stage_ms`` of one input is the
+        difference of two of these."""
+        return {k: (t.seconds, t.frames) for k, t in self._timers.items()}
 
     @property
     def thread_groups(self) -> list[list[str]]:
@@ -419,7 +468,9 @@ class NodeConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """A pipeline file: the ordered node list and the bound of the output queue."""
+    """A pipeline file: the ordered node list, the bound of the output queue and what the
+    PoseTrack files keep (``outputs:``, see ``OutputParams``)."""
 
     nodes: list[NodeConfig]
     output_in_flight: int = 4
+    outputs: OutputParams = field(default_factory=OutputParams)

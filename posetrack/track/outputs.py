@@ -24,9 +24,40 @@ from posetrack.io.atomic import atomic_path
 from posetrack.io.posetrack_json import FramePoses, PersonPose, PoseTrackWriter, coco_to_posetrack18, posetrack_image_id
 from posetrack.io.render import draw_poses
 from posetrack.io.video import VideoWriter
+from posetrack.pose.boxes import xyxy_to_xywh
 from posetrack.track.types import Poses
 
 FRAME_PREFIX = "images/val"  # PoseTrack file_name prefix; poseval pairs frames by position, not by name
+
+
+@dataclass(frozen=True)
+class OutputParams:
+    """What the PoseTrack files keep (the ``outputs:`` section of a pipeline file; ``--kpt-thr``,
+    ``--person-thr``). The COCO results keep every joint and person: COCO AP needs them.
+
+    poseval counts every written joint in MOTA (absent only as x = y = score = 0), so a low-scoring
+    guess at a hidden joint is a false positive there; AP only loses its low-score tail. These
+    defaults write everything (files as before thresholds existed); ``pipelines/flowtrack.yaml``
+    sets ``kpt_thr: 0.5``, measured with ``tools/make_tracking_set.py`` (README, *Submission
+    thresholds*).
+    """
+
+    kpt_thr: float = 0.0  # joints scoring below are written absent
+    person_thr: float = 0.0  # people scoring below are not written
+
+    def __post_init__(self):
+        for name in ("kpt_thr", "person_thr"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+
+
+def submission_joints(slots: np.ndarray, person_score: float, params: OutputParams) -> np.ndarray | None:
+    """(17, 3) PoseTrack slots of one person -> the same with joints below ``kpt_thr`` zeroed
+    (absent), or None when the person is not written (score below ``person_thr``, or no joint left)."""
+    if person_score < params.person_thr:
+        return None
+    out = np.where((slots[:, 2] < params.kpt_thr)[:, None], 0.0, slots)
+    return out if np.any(out != 0) else None
 
 
 @dataclass(frozen=True)
@@ -87,8 +118,9 @@ class VideoResults:
     """
 
     def __init__(self, paths: OutputPaths, fmt: str = "2018", keypoint_set: str = "coco", fps: float = 25.0,
-                 nframes: int = 0):
+                 nframes: int = 0, thresholds: OutputParams = OutputParams()):
         self.paths, self.fmt, self.keypoint_set, self.fps, self.nframes = paths, fmt, keypoint_set, fps, nframes
+        self.thresholds = thresholds
         self.frames = 0
         self._stack: contextlib.ExitStack | None = None
 
@@ -116,11 +148,12 @@ class VideoResults:
         image_id = frame_image_id(index, name)
         slots = to_posetrack_slots(tracks.keypoints, self.keypoint_set) if len(tracks) else []
         people = []
-        for n in range(len(tracks)):
-            x1, y1, x2, y2 = (float(v) for v in tracks.boxes[n])
-            bbox = [x1, y1, x2 - x1, y2 - y1]
+        boxes = xyxy_to_xywh(np.asarray(tracks.boxes, np.float64)).tolist()  # float64: as exact as the input
+        for n, bbox in enumerate(boxes):
             tid, score = int(tracks.track_ids[n]), float(tracks.scores[n])
-            people.append(PersonPose(tid, slots[n], score=score, bbox=np.asarray(bbox)))
+            written = submission_joints(slots[n], score, self.thresholds)
+            if written is not None:
+                people.append(PersonPose(tid, written, score=score, bbox=np.asarray(bbox)))
             self._coco.add({"image_id": image_id, "category_id": 1, "track_id": tid, "score": round(score, 5),
                             "bbox": [round(v, 2) for v in bbox],
                             "keypoints": [round(float(v), 2) for v in tracks.keypoints[n].reshape(-1)]})

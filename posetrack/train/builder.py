@@ -25,6 +25,7 @@ from posetrack.experiment import Experiment
 from posetrack.io.atomic import write_text_atomic
 from posetrack.models import build_model, load_checkpoint
 from posetrack.models.checkpoint import CheckpointError
+from posetrack.models.weights import Weights
 from posetrack.pose.codec import HeatmapCodec
 from posetrack.train.config import DatasetConfig, TrainConfig
 from posetrack.train.distributed import DistInfo
@@ -133,7 +134,6 @@ def build_trainer(exp: Experiment, *, out_dir: str | Path, device: torch.device,
         raise ValueError(f"{out_dir / CHECKPOINT_FILE} exists: pass --resume to continue that run, "
                          "or choose another --out")
     check_evaluation(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
     in_w, in_h = exp.data.input_size
     codec = HeatmapCodec(exp.data.input_size, exp.data.heatmap_size, exp.data.sigma)
     flip_pairs, upper_body = joint_layout(cfg.train_set.format, exp.data.flip_pairs)
@@ -168,6 +168,7 @@ def build_trainer(exp: Experiment, *, out_dir: str | Path, device: torch.device,
                               metric=cfg.eval_metric, out_dir=out_dir))
     hooks += [MetricsWriter(out_dir, tensorboard=tensorboard), LRSchedulerHook(scheduler),
               CheckpointHook(out_dir, period=cfg.checkpoint_period)]
+    out_dir.mkdir(parents=True, exist_ok=True)  # only now: bad data or weights leave no run folder behind
     trainer = Trainer(model, JointsMSELoss(cfg.use_target_weight, cfg.ohkm_topk), optimizer, loader,
                       device=device, max_epochs=cfg.epochs, amp=cfg.amp, grad_clip=cfg.grad_clip,
                       hooks=hooks, rank=dist_info.rank)
@@ -188,20 +189,23 @@ def _build_evaluation(exp: Experiment, split: DatasetConfig, device: torch.devic
         coco_gt = load_coco_gt(split.ann)
     elif _uses_poseval(split):
         logger.info("PoseTrack validation: poseval mAP on the GT boxes (%s)", split.ann)
-        t = exp.test
         return posetrack_map_evaluation(
             split.ann, split.images, gt_regions(records), work_dir=out_dir / "val_predictions",
-            input_size=exp.data.input_size, flip_pairs=exp.data.flip_pairs, device=device,
-            batch_size=t.batch_size, flip_test=t.flip_test, shift_heatmap=t.shift_heatmap,
-            refine=t.post_process, in_vis_thre=t.in_vis_thre,
+            weights=network_record(exp), device=device, estimator_options=exp.test.estimator_options(),
         )
     else:
         logger.info("PoseTrack validation from one combined file: COCO-style OKS AP on the GT boxes "
                     "(poseval mAP needs a folder of per-video files)")
         coco_gt = records_to_coco(records)
-    t = exp.test
     return keypoint_ap_evaluation(
-        coco_gt, gt_regions(records), input_size=exp.data.input_size, flip_pairs=exp.data.flip_pairs,
-        device=device, batch_size=t.batch_size, flip_test=t.flip_test, shift_heatmap=t.shift_heatmap,
-        refine=t.post_process, in_vis_thre=t.in_vis_thre, oks_thre=t.oks_thre, soft_nms=t.soft_nms,
+        coco_gt, gt_regions(records), weights=network_record(exp), device=device,
+        estimator_options=exp.test.estimator_options(), oks_thre=exp.test.oks_thre, soft_nms=exp.test.soft_nms,
     )
+
+
+def network_record(exp: Experiment) -> Weights:
+    """The weights record of the network ``exp`` trains (held in memory: no file): what the
+    validation's estimator needs, as a pretrained record would give it."""
+    return Weights(name=f"{exp.model.name} being trained", url="", sha256="", arch=exp.model.name,
+                   num_joints=exp.model.num_joints, input_size=tuple(exp.data.input_size), dataset="",
+                   keypoints=exp.data.keypoints)

@@ -1,10 +1,11 @@
 """Evaluation during training: the official test-time inference on a validation split.
 
 ``keypoint_ap_evaluation`` returns ``evaluate(model) -> {"AP": ..., "AR": ..., ...}``
-for ``EvalHook``: ``posetrack test``'s inference (``TopDownEstimator`` +
+for ``EvalHook``: ``posetrack test``'s inference (``TopDownEstimator.from_weights`` +
 ``posetrack.eval.coco.run_inference``: flip test, quarter offset, rescoring, OKS-NMS,
 pycocotools) on given crop regions (``posetrack.eval.coco.gt_regions`` of the
-records, or detector boxes).
+records, or detector boxes). ``weights`` is the record of the network being trained
+(input size, joint set, normalisation: ``posetrack.models.weights.Weights``).
 
 Metrics: COCO -> the official COCO AP against the annotation file. PoseTrack
 with a folder of per-video GT files -> ``posetrack_map_evaluation``: poseval's
@@ -20,7 +21,7 @@ import contextlib
 import io
 import logging
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from posetrack.data.records import PoseRecord
 from posetrack.eval.coco import COCOKeypointEvaluator, Regions, run_inference
 from posetrack.eval.posetrack import JOINT_GROUPS, evaluate as poseval
 from posetrack.io.image import read_image_rgb
+from posetrack.models.weights import Weights
 from posetrack.pose.estimator import TopDownEstimator
 
 logger = logging.getLogger(__name__)
@@ -64,21 +66,19 @@ def records_to_coco(records: Sequence[PoseRecord]) -> COCO:
 
 
 def keypoint_ap_evaluation(
-    coco_gt: COCO, regions: Regions, *, input_size: Sequence[int], flip_pairs: Sequence[Sequence[int]],
-    device: torch.device, batch_size: int = 32, flip_test: bool = True, shift_heatmap: bool = True,
-    refine: bool = True, in_vis_thre: float = 0.2, oks_thre: float = 0.9, soft_nms: bool = False,
+    coco_gt: COCO, regions: Regions, *, weights: Weights, device: torch.device,
+    estimator_options: Mapping[str, Any] | None = None, oks_thre: float = 0.9, soft_nms: bool = False,
 ) -> Callable[[torch.nn.Module], dict[str, float]]:
     """Build ``evaluate(model) -> {stat: value}`` over ``regions`` scored against ``coco_gt``.
 
-    The keyword arguments are the ``test`` settings (see ``TopDownEstimator``,
-    ``COCOKeypointEvaluator``). Images are re-read each evaluation (no caching:
-    a validation set may be large).
+    ``estimator_options`` (``TopDownEstimator`` arguments: flip test, batch size, ...),
+    ``oks_thre`` and ``soft_nms`` are the ``test`` settings (``TestConfig.estimator_options``,
+    ``COCOKeypointEvaluator``). Images are re-read each evaluation (no caching: a validation
+    set may be large).
     """
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
-        estimator = TopDownEstimator(model, input_size=input_size, flip_test=flip_test, flip_pairs=flip_pairs,
-                                     shift_heatmap=shift_heatmap, refine=refine, in_vis_thre=in_vis_thre,
-                                     device=device, batch_size=batch_size)
+        estimator = TopDownEstimator.from_weights(weights, model=model, device=device, **(estimator_options or {}))
         evaluator = COCOKeypointEvaluator(coco_gt, oks_thre=oks_thre, soft_nms=soft_nms)
         run_inference(estimator, evaluator, regions)
         return evaluator.evaluate()
@@ -87,9 +87,8 @@ def keypoint_ap_evaluation(
 
 
 def posetrack_map_evaluation(
-    gt_dir: str | Path, root: str | Path, regions: Regions, *, work_dir: str | Path, input_size: Sequence[int],
-    flip_pairs: Sequence[Sequence[int]], device: torch.device, batch_size: int = 32, flip_test: bool = True,
-    shift_heatmap: bool = True, refine: bool = True, in_vis_thre: float = 0.2,
+    gt_dir: str | Path, root: str | Path, regions: Regions, *, work_dir: str | Path, weights: Weights,
+    device: torch.device, estimator_options: Mapping[str, Any] | None = None,
 ) -> Callable[[torch.nn.Module], dict[str, float]]:
     """Build ``evaluate(model) -> {"AP": total, "AP Head": ..., ...}`` with poseval's mAP.
 
@@ -107,9 +106,7 @@ def posetrack_map_evaluation(
     by_image = {image_file: image_id for image_id, (image_file, *_rest) in regions.items()}
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
-        estimator = TopDownEstimator(model, input_size=input_size, flip_test=flip_test, flip_pairs=flip_pairs,
-                                     shift_heatmap=shift_heatmap, refine=refine, in_vis_thre=in_vis_thre,
-                                     device=device, batch_size=batch_size)
+        estimator = TopDownEstimator.from_weights(weights, model=model, device=device, **(estimator_options or {}))
         work_dir.mkdir(parents=True, exist_ok=True)
         for gt_file in sorted(gt_dir.glob("*.json")):
             frames = frames_like(gt_file)

@@ -9,14 +9,14 @@ skipped; box -> crop region by ``posetrack.pose.crop.box_to_center_size``
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from posetrack.data.records import DatasetError, PoseRecord, check_images_exist
+from posetrack.data.records import DatasetError, PoseRecord, check_images_exist, require_finite
+from posetrack.io.jsonfile import read_json as read_json_file
 from posetrack.pose.crop import box_to_center_size
 
 logger = logging.getLogger(__name__)
@@ -26,10 +26,7 @@ def read_json(path: Path) -> Any:
     """Parse an annotation file; errors name the file."""
     if not path.is_file():
         raise DatasetError(f"annotation file not found: {path}")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not valid JSON: {exc}") from None
+    return read_json_file(path, DatasetError)
 
 
 def clean_box(bbox: list[float], width: float, height: float) -> np.ndarray | None:
@@ -51,6 +48,9 @@ def coco_people(data: dict, path: Path) -> Iterator[tuple[dict, dict, np.ndarray
     ``max(obj['keypoints']) == 0``; here: no joint with v > 0, the same on COCO and
     also safe for files that keep coordinates of unlabelled joints).
     """
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: top level must be an object with 'images', 'annotations' and 'categories', "
+                           f"got a {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise DatasetError(f"{path}: missing list field '{key}' (not a COCO keypoint file?)")
@@ -62,14 +62,18 @@ def coco_people(data: dict, path: Path) -> Iterator[tuple[dict, dict, np.ndarray
         try:
             if ann["category_id"] not in person_ids or ann.get("iscrowd", 0):
                 continue
-            joints = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
+            raw = np.asarray(ann["keypoints"])
+            if raw.dtype.kind not in "iuf":  # strings ("12"), null, integers beyond int64
+                raise ValueError("not numbers")
+            joints = raw.astype(np.float64).reshape(-1, 3)
             image = images[ann["image_id"]]
         except KeyError as exc:
             raise DatasetError(f"{path}: annotations[{i}] (id {ann.get('id')}): missing field {exc}") from None
         except ValueError:
             raise DatasetError(
-                f"{path}: annotations[{i}] (id {ann.get('id')}): 'keypoints' is not a list of x, y, v triples"
+                f"{path}: annotations[{i}] (id {ann.get('id')}): 'keypoints' is not a list of x, y, v number triples"
             ) from None
+        require_finite(joints, path, f"annotations[{i}] (id {ann.get('id')})", "'keypoints'")
         joints[:, 2] = (joints[:, 2] > 0).astype(np.float64)  # official: v > 1 -> 1
         if joints[:, 2].sum() == 0:
             continue
@@ -97,10 +101,18 @@ def load_coco(
     for image, ann, joints in coco_people(data, ann_file):
         if joints.shape[0] != num_joints:
             raise DatasetError(f"{ann_file}: annotation {ann.get('id')} has {joints.shape[0]} joints, expected {num_joints}")
+        where = f"annotation {ann.get('id')}"
         try:
-            box = clean_box(ann["bbox"], image["width"], image["height"])
+            bbox = np.asarray(ann["bbox"], dtype=np.float64).reshape(4)
+            size = np.asarray([image["width"], image["height"], ann.get("area", 1)], dtype=np.float64)
         except KeyError as exc:
-            raise DatasetError(f"{ann_file}: annotation {ann.get('id')}: missing field {exc}") from None
+            raise DatasetError(f"{ann_file}: {where}: missing field {exc}") from None
+        except (TypeError, ValueError):
+            raise DatasetError(f"{ann_file}: {where}: 'bbox' must be [x, y, w, h] and image width, height and "
+                               "area numbers") from None
+        require_finite(bbox, ann_file, where, "'bbox'")
+        require_finite(size, ann_file, where, "'area' and the image's 'width', 'height'")
+        box = clean_box(bbox, size[0], size[1])
         if box is None or ann.get("area", 1) <= 0:
             dropped += 1  # box outside the image or empty: official drops it
             continue

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from posetrack.data.datasets.coco import read_json
-from posetrack.data.records import DatasetError, PoseRecord, check_images_exist
+from posetrack.data.records import DatasetError, PoseRecord, check_images_exist, require_finite
 from posetrack.pose.crop import PIXEL_STD
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ def load_mpii(ann_file: str | Path, image_dir: str | Path) -> list[PoseRecord]:
             raise DatasetError(f"{ann_file}: entry [{i}]: missing field {exc}") from None
         except (ValueError, TypeError) as exc:
             raise DatasetError(f"{ann_file}: entry [{i}]: malformed center/scale/joints ({exc})") from None
+        require_finite(np.concatenate([center, [scale], xy.ravel()]), ann_file, f"entry [{i}]",
+                       "'center', 'scale', 'joints'")
         if center[0] != -1:
             center[1] += 15 * scale
             scale *= 1.25

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from posetrack.data.datasets.coco import clean_box, coco_people, read_json
-from posetrack.data.records import DatasetError, PoseRecord, check_images_exist
+from posetrack.data.records import DatasetError, PoseRecord, check_images_exist, require_finite
 from posetrack.pose.crop import box_to_center_size
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ def _load_2017(path: Path, data: dict, root: Path, aspect_ratio: float) -> tuple
                     joints[slot] = (_scalar(point["x"]), _scalar(point["y"]), 1.0 if int(visible) > 0 else 0.0)
             except (KeyError, TypeError, ValueError) as exc:
                 raise DatasetError(f"{path}: annolist[{f}].annorect[{p}]: bad annopoints point ({exc})") from None
+            require_finite(joints, path, f"annolist[{f}].annorect[{p}]", "'annopoints'")
             if joints[:, 2].sum() == 0:
                 continue
             rec = _record(root, name, joints, size, aspect_ratio, video_id=Path(name).parent.name,

@@ -8,8 +8,10 @@ from posetrack.track.stages.decode import DecodeStage
 from posetrack.track.stages.detect import DetectStage
 from posetrack.track.stages.detections_file import DetectionsFileStage
 from posetrack.track.stages.flow import FlowStage
-from posetrack.track.stages.pose import PoseStage
+from posetrack.track.stages.pose import PoseAheadStage, PoseStage
+from posetrack.track.stages.poses_file import PosesFileStage
 from posetrack.track.stages.propagate import PropagateStage
+from posetrack.track.stages.smooth import SmoothStage
 
 STAGES = {
     "decode": DecodeStage,
@@ -17,6 +19,9 @@ STAGES = {
     "detections_file": DetectionsFileStage,
     "flow": FlowStage,
     "propagate": PropagateStage,
+    "pose_ahead": PoseAheadStage,
     "pose": PoseStage,
     "associate": AssociateStage,
+    "poses_file": PosesFileStage,
+    "smooth": SmoothStage,
 }

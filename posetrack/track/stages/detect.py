@@ -8,6 +8,7 @@ downloadable, and otherwise falls back to HOG with one warning that states HOG's
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +19,18 @@ import torch
 from torch import nn
 
 from posetrack.device import PinnedUploader, StageStream
+from posetrack.errors import PosetrackError
 from posetrack.models.runtime import AUTOCAST_DTYPES
+from posetrack.pose.boxes import xywh_to_xyxy
 from posetrack.track.graph import Stage
+from posetrack.track.types import empty_boxes
 
 logger = logging.getLogger(__name__)
 
 PERSON_LABEL = 1  # COCO category id of "person" in torchvision's detection models
 
 
-class DetectorWeightsError(RuntimeError):
+class DetectorWeightsError(PosetrackError, RuntimeError):
     """The detector weights are not on disk and cannot be downloaded."""
 
 
@@ -43,12 +47,24 @@ class DetectParams:
     weights: str | None = None  # frcnn local state_dict path; None: torchvision's COCO_V1 weights (hub cache)
     device: str = "cpu"
     min_size: int = 800  # frcnn resize: shorter side (smaller is faster, misses small people)
-    precision: Literal["fp32", "fp16", "bf16"] = "fp32"  # frcnn backbone autocast (boxes stay fp32); fp16: CUDA only
+    # frcnn backbone autocast (boxes stay fp32); fp16: CUDA only; auto: fp16 on CUDA, bf16 on a CPU with
+    # AMX or avx512_bf16 (where it is faster), else fp32 (see detector_precision)
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     max_size: int = 1333
     hog_threshold: float = 1.0  # hog: min SVM margin of a box (higher: fewer false positives, more misses)
     hog_min_height: int = 864  # hog: lower frames are upscaled to this first (finds smaller people, slower)
+    interval: int = 1  # run on frames 0, N, 2N, ... only; flow propagation carries people in between
 
     def __post_init__(self):
+        if self.interval < 1:
+            raise ValueError(f"interval must be >= 1 (frames between detector keyframes), got {self.interval}")
+        if not 0 <= self.score_threshold <= 1:  # also refuses NaN
+            raise ValueError(f"score_threshold must be in [0, 1] (a detector score), got {self.score_threshold}")
+        if not math.isfinite(self.hog_threshold):
+            raise ValueError(f"hog_threshold must be a finite SVM margin, got {self.hog_threshold}")
+        if min(self.min_size, self.max_size, self.hog_min_height) < 1:
+            raise ValueError(f"min_size, max_size and hog_min_height must be >= 1 px, got {self.min_size}, "
+                             f"{self.max_size}, {self.hog_min_height}")
         if self.precision == "fp16" and not self.device.startswith("cuda"):
             raise ValueError(f"detect precision fp16 needs a CUDA device, got {self.device}; use fp32 or bf16")
 
@@ -76,6 +92,17 @@ def detector_weights_path(weights: str | None) -> Path:
                 f"put it at {path}, or pass --detector-weights PATH (or use --detections DETS.json)"
             ) from None
     return path
+
+
+def detector_precision(precision: str, device: str) -> str:
+    """``auto`` -> fp16 on CUDA, bf16 on a CPU with bf16 units, else fp32; others as given."""
+    if precision != "auto":
+        return precision
+    from posetrack.models.auto import cpu_has_bf16
+
+    if torch.device(device).type == "cuda":
+        return "fp16"
+    return "bf16" if cpu_has_bf16() else "fp32"
 
 
 class AutocastBackbone(nn.Module):
@@ -109,8 +136,9 @@ class DetectStage(Stage):
     """
 
     Params = DetectParams
-    inputs = ("image",)
-    outputs = ("detections",)
+    inputs = ("image", "index")
+    outputs = ("detections", "keyframe")  # keyframe: the detector ran on this frame (see interval)
+    output_types = {"detections": np.ndarray, "keyframe": bool}
 
     def __init__(self, params: DetectParams | None = None, **overrides):
         super().__init__(params, **overrides)
@@ -151,15 +179,23 @@ class DetectStage(Stage):
             model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
         except RuntimeError as exc:
             raise DetectorWeightsError(f"{path} is not a fasterrcnn_resnet50_fpn state_dict: {exc}") from None
-        if self.params.precision != "fp32":
-            model.backbone = AutocastBackbone(model.backbone, torch.device(self.params.device).type, self.params.precision)
+        precision = detector_precision(self.params.precision, self.params.device)
+        if precision != "fp32":
+            model.backbone = AutocastBackbone(model.backbone, torch.device(self.params.device).type, precision)
         self.model = model.eval().to(self.params.device)
-        logger.info("detector: Faster R-CNN R50-FPN from %s on %s", path, self.params.device)
+        logger.info("detector: Faster R-CNN R50-FPN from %s on %s (backbone %s)", path, self.params.device, precision)
 
-    def process(self, image: np.ndarray) -> dict:
-        return self.process_batch([{"image": image}])[0]
+    def process(self, image: np.ndarray, index: int = 0) -> dict:
+        return self.process_batch([{"image": image, "index": index}])[0]
 
     def process_batch(self, batch: list[dict]) -> list[dict]:
+        """Detections of the keyframes (index a multiple of ``interval``); other frames get none."""
+        keyframe = [item.get("index", 0) % self.params.interval == 0 for item in batch]
+        found = iter(self._detect([item for item, key in zip(batch, keyframe) if key]) if any(keyframe) else [])
+        return [{**next(found), "keyframe": True} if key else {"detections": empty_boxes(), "keyframe": False}
+                for key in keyframe]
+
+    def _detect(self, batch: list[dict]) -> list[dict]:
         if self.hog is not None:
             return [{"detections": self._hog_detections(item["image"])} for item in batch]
         with self._stream, torch.inference_mode():
@@ -175,7 +211,7 @@ class DetectStage(Stage):
     def _hog_detections(self, image: np.ndarray) -> np.ndarray:
         xywh, margins = self.hog(image)
         scores = 1.0 / (1.0 + np.exp(-margins))
-        return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:], scores[:, None]], 1).astype(np.float32)
+        return np.concatenate([xywh_to_xyxy(xywh), scores[:, None]], 1).astype(np.float32)
 
     def close(self) -> None:
         self.model = self.hog = None

@@ -9,7 +9,8 @@ Limits (state them to users; flow propagation and tracking have to bridge the mi
   occluded or cut-off people are usually missed, and poles/trees give false positives;
 - a person must be at least ~96 px tall *at the detection scale* (the 64x128 window holds
   a ~96 px person), so frames lower than ``min_height`` px are upscaled first, which
-  costs time quadratically; people much larger than the frame's window pyramid are fine;
+  costs time quadratically (never past a 3072 px long side; frames smaller than the
+  window are padded to it); people much larger than the frame's window pyramid are fine;
 - one frame per call on the CPU, no batching; about 0.2 s for 768x576 at scale 1.0 and
   0.75 s at 1.5x upscaling on one core here.
 """
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 # (INRIA training crops), i.e. the person is the window's central 32x96 px. Boxes
 # are returned as that inner region, so that they frame a person like a COCO box.
 _PERSON_IN_WINDOW = np.array([16 / 64, 16 / 128, 32 / 64, 96 / 128], np.float32)  # x, y, w, h fractions
+_WINDOW_WH = (64, 128)  # OpenCV's HOG crashes the process (signal 11) on a smaller image: pad up to it
+# Upscaling never makes the long side longer than this (twice a 16:9 frame's 1536 at 864 px, so no
+# usual frame is affected): a 4000x40 strip would otherwise become 86400x864 (2.5 GB, 15 s).
+_MAX_UPSCALED_SIDE = 3072
 
 
 class HOGPersonDetector:
@@ -78,9 +83,13 @@ class HOGPersonDetector:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
         empty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        factor = max(1.0, self.min_height / image.shape[0])
+        h, w = image.shape[:2]
+        factor = max(1.0, min(self.min_height / h, _MAX_UPSCALED_SIDE / max(h, w)))
         if factor > 1.0:
             image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+        pad_w, pad_h = max(0, _WINDOW_WH[0] - image.shape[1]), max(0, _WINDOW_WH[1] - image.shape[0])
+        if pad_w or pad_h:  # bottom and right: box coordinates stay those of the frame
+            image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         # HOG gradients take the max over channels, so RGB and BGR give the same result.
         windows, weights = self._hog.detectMultiScale(
             image,

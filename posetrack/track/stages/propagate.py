@@ -26,6 +26,11 @@ class PropagateParams:
     min_joint_score: float = 0.0  # joints at or below this score do not shape the box
     min_score: float = 0.0  # tracks below this person score are not propagated
 
+    def __post_init__(self):
+        if not self.enlarge >= 0 or not 0 <= self.nms_threshold <= 1:  # "not >=": NaN fails too
+            raise ValueError(f"enlarge must be >= 0 and nms_threshold in [0, 1], got {self.enlarge}, "
+                             f"{self.nms_threshold}")
+
 
 def warp_keypoints(keypoints: np.ndarray, flow: FlowField | None) -> np.ndarray:
     """(N, K, 3) previous-frame keypoints -> the same moved by ``flow`` (scores kept)."""
@@ -70,22 +75,39 @@ def merge_boxes(detections: np.ndarray, propagated: np.ndarray, iou_threshold: f
     return boxes[keep]
 
 
+def box_scores(keypoints: np.ndarray, person_scores: np.ndarray) -> np.ndarray:
+    """The box scores the pose stage rescored into ``person_scores`` (person = box x mean joint score
+    above 0.2, ``rescore_poses``). Between detector keyframes a propagated box carries these, not the
+    person score: re-rescoring it every frame would shrink a person's score geometrically, and they
+    would drop below ``min_score`` after a few frames however clear their pose; this way the person
+    score stays box score x current pose confidence, and a track whose pose fades still ends."""
+    from posetrack.pose.oks import rescore_poses
+
+    confidence = rescore_poses(keypoints, np.ones(len(keypoints)))
+    return np.where(confidence > 0, person_scores / np.maximum(confidence, 1e-12), person_scores)
+
+
 class PropagateStage(Stage):
     """Inputs ``detections`` (N, 5) and ``flow`` (FlowField or None), feedback ``tracks``
     (Poses of the previous frame); output ``boxes`` (L, 5) x1, y1, x2, y2, score (image px)."""
 
     Params = PropagateParams
     inputs = ("detections",)
-    optional_inputs = ("flow",)
+    optional_inputs = ("flow", "keyframe")
     feedback = ("tracks",)
     outputs = ("boxes",)
+    output_types = {"boxes": np.ndarray}
     recurrent = True
 
-    def process(self, detections: np.ndarray, flow: FlowField | None = None, tracks: Poses | None = None) -> dict:
+    def process(self, detections: np.ndarray, flow: FlowField | None = None, tracks: Poses | None = None,
+                keyframe: bool | None = None) -> dict:
         propagated = empty_boxes()
         if tracks is not None and flow is not None and len(tracks):
             keep = tracks.scores > self.params.min_score
             moved = warp_keypoints(tracks.keypoints[keep], flow)
             boxes = keypoint_boxes(moved, self.params.enlarge, self.params.min_joint_score)
-            propagated = np.concatenate([boxes, tracks.scores[keep, None].astype(np.float32)], 1)
+            scores = tracks.scores[keep]
+            if keyframe is False:  # detector skipped (detect.interval): see box_scores
+                scores = box_scores(tracks.keypoints[keep], scores)
+            propagated = np.concatenate([boxes, scores[:, None].astype(np.float32)], 1)
         return {"boxes": merge_boxes(detections, propagated, self.params.nms_threshold)}

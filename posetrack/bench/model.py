@@ -4,33 +4,26 @@ Both networks run through :class:`posetrack.models.runtime.ModelRunner`, i.e. th
 way the pipeline runs the pose network, once per inference mode (``fp32``,
 ``fp16+cl``, ``fp32+compile``, ``fp16+cl+graphs``, ``ort`` ...). Each configuration
 runs ``warmup`` untimed forwards, then ``iters`` timed ones on a fixed random batch
-already on the device (no data loading, no host copies).
-
-Untrained weights (official init, std 0.001) drive activations into float
-denormals, which are 10x slower on x86 CPUs than normal numbers and do not occur
-with trained weights; the CPU run therefore flushes denormals to zero.
+already on the device (no data loading, no host copies; CPU denormals flushed, see
+:mod:`posetrack.bench.timing`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
-import os
-import resource
-import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
 
+from posetrack.bench.timing import flush_denormals, rss_mb, time_forward
 from posetrack.models.runtime import InferenceMode, ModelRunner
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BenchResult", "Timing", "bench_model", "default_modes", "flush_denormals", "machine_info", "rss_mb",
-           "time_forward", "time_mode", "timm_reference", "TIMM_REFERENCE"]
+__all__ = ["BenchResult", "Timing", "bench_model", "default_modes", "time_mode", "timm_reference", "TIMM_REFERENCE"]
 
 TIMM_REFERENCE = "hrnet_w32"  # timm.create_model(..., features_only=True)
 
@@ -72,54 +65,6 @@ def default_modes(device: torch.device, compile_model: bool = False) -> list[Inf
     """fp32 everywhere; fp16 autocast + channels_last on CUDA; ``+compile`` if asked."""
     labels = ["fp32", "fp16+cl"] if device.type == "cuda" else ["fp32"]
     return [InferenceMode.from_label(label + ("+compile" if compile_model else "")) for label in labels]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_forward(fn: Callable[[], object], device: torch.device, iters: int, warmup: int) -> float:
-    """Mean seconds per call of ``fn`` over ``iters`` timed calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(iters):
-        fn()
-    _sync(device)
-    return (time.perf_counter() - start) / iters
-
-
-def rss_mb(peak: bool = False) -> float:
-    """Resident set size of this process, MiB: now (Linux /proc), or the peak so far
-    (``peak=True``, and where /proc is missing; ru_maxrss is KiB on Linux)."""
-    if not peak:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except OSError:
-            pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine_info(device: torch.device) -> dict:
-    """What a benchmark ran on: ``{"device": GPU name or "cpu", "torch", "threads" (intra-op),
-    "cpu_count", "loadavg": [1, 5, 15 min]}`` (the load average says how shared the CPU was)."""
-    return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "loadavg": [round(x, 2) for x in os.getloadavg()]}
-
-
-@contextlib.contextmanager
-def flush_denormals(device: torch.device) -> Iterator[None]:
-    """Flush float denormals to zero on CPU while timing (see the module docstring)."""
-    flushing = device.type == "cpu" and torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if flushing:
-            torch.set_flush_denormal(False)  # the process default
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Every mode runs through :class:`posetrack.models.runtime.ModelRunner`, the path the
 estimator uses, on a fixed random (B, 3, H, W) batch already on the device, timed by
-:func:`posetrack.models.bench.time_mode` as ``posetrack bench model`` (warm-up, then the
-mean of timed calls); the timm network is :func:`posetrack.models.bench.timm_reference`.
+:func:`posetrack.bench.model.time_mode` as ``posetrack bench model`` (warm-up, then the
+mean of timed calls); the timm network is :func:`posetrack.bench.model.timm_reference`.
 The plain fp32 eager mode is always measured first: each row's ``vs_fp32`` is its
 speed-up over it (same implementation, same batch) and ``vs_timm`` its ratio to timm's
 ``hrnet_w32`` (features_only) in fp32 eager at the same batch. timm runs in the
@@ -14,17 +14,35 @@ and dead-code elimination under torch.compile would not time the same network).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from posetrack.models.bench import TIMM_REFERENCE, flush_denormals, time_mode, timm_reference
+from posetrack.bench.model import TIMM_REFERENCE, time_mode, timm_reference
+from posetrack.bench.timing import flush_denormals
 from posetrack.models.runtime import InferenceMode
 
-__all__ = ["ModeResult", "bench_modes"]
+__all__ = ["BASELINE", "DEFAULT_MODES", "ModeResult", "bench_modes", "modes_for", "parse_modes"]
 
 BASELINE = InferenceMode()  # plain fp32 eager
+# `bench modes` defaults per device type. torch.compile on CPU builds C++ for minutes, so
+# CPU defaults leave it out (ask with --modes).
+DEFAULT_MODES = {
+    "cpu": "fp32+cl,bf16,bf16+cl,ort",
+    "cuda": "fp32+cl,bf16+cl,fp16+cl,fp16+cl+graphs,fp16+cl+compile",
+}
+
+
+def parse_modes(labels: str | Sequence[str]) -> list[InferenceMode]:
+    """``"fp32+cl,ort"`` (or a list of labels) -> InferenceModes; ValueError names a bad label."""
+    return [InferenceMode.from_label(label) for label in (labels.split(",") if isinstance(labels, str) else labels)]
+
+
+def modes_for(device: torch.device, modes: Sequence[InferenceMode] | None = None,
+              defaults: Mapping[str, str] = DEFAULT_MODES) -> list[InferenceMode]:
+    """``modes`` when given, else ``defaults[device type]`` (``fp32+cl`` for other device types)."""
+    return list(modes) if modes is not None else parse_modes(defaults.get(device.type, "fp32+cl"))
 
 
 @dataclass(frozen=True)
