@@ -92,6 +92,11 @@ def test_track_video_render_2017_and_resume(posetrack18_sample, w8, tmp_path, ca
     assert run_track(*args, "--resume") == 0
     assert "skipping 1 finished" in capsys.readouterr().err
     assert (out / "posetrack" / "000001_mpiinew_test.json").stat().st_mtime_ns == stamp
+    # a finished input tracked without --report gets its report on a --resume --report, still untracked
+    assert run_track(*args, "--resume", "--report") == 0
+    assert "report/000001_mpiinew_test.html" in capsys.readouterr().out
+    assert (out / "report" / "000001_mpiinew_test.html").stat().st_size > 0
+    assert (out / "posetrack" / "000001_mpiinew_test.json").stat().st_mtime_ns == stamp
 
 
 def test_no_people_gives_valid_empty_output(posetrack18_sample, w8, tmp_path):

@@ -121,6 +121,9 @@ def test_eval_cli_sweep_row_and_json(tmp_path, posetrack18_sample, monkeypatch, 
     assert [(e["kpt_thr"], e["mota"]["Total"]) for e in sweep] == [(0.1, pytest.approx(14 * 100 / 15)), (0.3, 100.0)]
     rc, _, err = run("eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path), "--kpt-thr", "0.2,x")
     assert rc == 2 and "numbers in [0, 1]" in err
+    rc, _, err = run("eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path), "--kpt-thr", "0.2",
+                     "--metrics", "hota")
+    assert rc == 2 and "--kpt-thr sweeps AP and MOTA: add map,mota to --metrics" in err
 
 
 def _crowd_sequence(tmp_path: Path, posetrack18_sample: Path) -> tuple[Path, Path, Path]:

@@ -7,6 +7,8 @@ import argparse
 import math
 import os
 
+from posetrack.cli import CLIError
+
 HELP = ("PoseTrack evaluation: per-joint AP and MOTA/MOTP/precision/recall with poseval's numbers, "
         "keypoint HOTA with the PoseTrack21 kit's")
 
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     def quirks(cls, flags):
         return cls.fixed() if args.fix_quirks else cls().without(*(flags[q] for q in args.fix if q in flags))
 
+    if args.kpt_thr and not args.metrics & {"map", "mota"}:
+        raise CLIError("--kpt-thr sweeps AP and MOTA: add map,mota to --metrics (e.g. --metrics map,mota,hota)")
     options = quirks(EvalOptions, _QUIRK_FLAGS)
     results: dict = {}
     if args.metrics & {"map", "mota"}:

@@ -205,6 +205,12 @@ def track_videos(args: argparse.Namespace, videos: list[Path], n_inputs: int, pr
             if not (args.resume and OutputPaths.for_video(args.out, source_name(v), args.render).done())]
     if len(todo) < len(videos):
         print(f"resume: skipping {len(videos) - len(todo)} finished input(s)", file=sys.stderr)
+        if args.report:  # a finished input still gets the report it lacks, from the outputs on disk
+            from posetrack.report import write_report
+
+            for name in (source_name(v) for v in videos if v not in todo):
+                if not (args.out / "report" / f"{name}.html").is_file():
+                    print(f"{prefix}{name}: report -> {write_report(args.out, name)}")
     failures = 0
     total_frames, start = 0, time.perf_counter()
     with tracker:  # loads every model before any output file is created
