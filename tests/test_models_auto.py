@@ -94,6 +94,21 @@ def test_cache_file_is_read_on_the_second_open(hub, probes, caplog, monkeypatch)
     assert len(kept) == 2 and key not in kept
 
 
+def test_cached_mode_this_environment_cannot_run_is_probed_again(hub, probes, caplog, monkeypatch):
+    # ort was picked, then onnxruntime went (a venv without the export extra shares the torch hub)
+    monkeypatch.setattr(auto, "candidate_labels", lambda device: ["ort", "fp32+cl"])
+    model = _Tiny().eval()
+    auto_mode(model, "cpu", (32, 24))
+    cache = json.loads(cache_path().read_text())
+    (entry,) = cache.values()
+    entry["mode"] = "ort"
+    cache_path().write_text(json.dumps(cache))
+    monkeypatch.setattr(auto, "candidate_labels", lambda device: ["fp32+cl"])
+    assert auto_mode(model, "cpu", (32, 24)).label in ("fp32", "fp32+cl")
+    assert len(probes) == 2 and probes[-1] == ["fp32+cl"]
+    assert [e["mode"] for e in json.loads(cache_path().read_text()).values()] != ["ort"]
+
+
 def test_damaged_cache_is_probed_again_and_rewritten(hub, probes, caplog, monkeypatch):
     monkeypatch.setattr(auto, "candidate_labels", lambda device: [])
     hub.mkdir(parents=True)

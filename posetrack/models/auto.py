@@ -206,7 +206,8 @@ def auto_mode(model: nn.Module, device: str | torch.device, input_hw: tuple[int,
     key = f"{machine_key(device)} | torch {torch.__version__} | {model_fingerprint(model, input_hw)}"
     path = cache_path()
     entry = _read_cache(path).get(key)
-    if isinstance(entry, dict) and isinstance(entry.get("mode"), str):
+    # a choice this environment cannot run now (ort cached, onnxruntime since uninstalled) is probed again
+    if isinstance(entry, dict) and entry.get("mode") in ("fp32", *candidate_labels(device)):
         try:
             mode = InferenceMode.from_label(entry["mode"])
             mode.check_device(device)
