@@ -203,11 +203,13 @@ def auto_mode(model: nn.Module, device: str | torch.device, input_hw: tuple[int,
 
     device = torch.device(device)
     input_hw = (int(input_hw[0]), int(input_hw[1]))
-    key = f"{machine_key(device)} | torch {torch.__version__} | {model_fingerprint(model, input_hw)}"
+    candidates = candidate_labels(device)  # in the key: a venv without onnxruntime keeps its own choice
+    key = (f"{machine_key(device)} | torch {torch.__version__} | {model_fingerprint(model, input_hw)} | "
+           f"modes {','.join(candidates)}")
     path = cache_path()
     entry = _read_cache(path).get(key)
     # a choice this environment cannot run now (ort cached, onnxruntime since uninstalled) is probed again
-    if isinstance(entry, dict) and entry.get("mode") in ("fp32", *candidate_labels(device)):
+    if isinstance(entry, dict) and entry.get("mode") in ("fp32", *candidates):
         try:
             mode = InferenceMode.from_label(entry["mode"])
             mode.check_device(device)
