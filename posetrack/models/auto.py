@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -187,8 +186,10 @@ def _probe(model: nn.Module, device: torch.device, input_hw: tuple[int, int],
 
 
 def _read_cache(path: Path) -> dict:
+    from posetrack.io.jsonfile import read_json
+
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path)
         return data if isinstance(data, dict) else {}
     except FileNotFoundError:
         return {}
