@@ -105,6 +105,14 @@ def test_tight_modes_equal_fp32(reference, crops, label):
     np.testing.assert_allclose(kp[..., 2], ref_kp[..., 2], rtol=1e-5, atol=1e-5 * np.abs(ref_heat).max())
 
 
+def test_onnxruntime_workers_sleep_between_operators(reference):
+    # spinning workers would take the cores the tracker's detect and flow threads run on
+    runner = ModelRunner(copy.deepcopy(reference[0]), InferenceMode(backend="onnxruntime"), input_hw=INPUT_SIZE[::-1])
+    options = runner._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == torch.get_num_threads()
+
+
 def test_bf16_autocast_within_loose_tolerance(reference, crops):
     model, ref_heat, ref_kp = reference
     heat, kp = _poses(model, crops, InferenceMode(precision="bf16", channels_last=True))

@@ -274,6 +274,9 @@ def _export_session(model: nn.Module, input_hw: tuple[int, int]):
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()  # like-for-like with the torch backend
+    # Idle workers sleep instead of spinning: the tracker's detect and flow threads need the cores
+    # between operators (vtest.avi, 2 cores: pipeline 18.3 -> 16.2 s, docs/benchmarks.md section 7).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     with tempfile.TemporaryDirectory(prefix="posetrack-onnx-") as tmp:
         report = export_onnx(model, Path(tmp) / "model.onnx", input_hw)
         # The session holds the graph in memory; the file can go with the folder.
