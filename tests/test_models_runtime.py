@@ -152,6 +152,30 @@ def test_default_runner_is_the_plain_forward():
     assert torch.equal(got, model(x))
 
 
+def test_compiled_runner_has_one_graph_for_every_batch_size(monkeypatch):
+    # the auto probe's batch of 8 must compile the graph the pose stage then runs at any batch size
+    torch.manual_seed(0)
+    model = _Tiny().eval()
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: real_compile(fn, backend=counting_backend))
+    torch._dynamo.reset()
+    runner = ModelRunner(model, InferenceMode(compile=True), "cpu", input_hw=(16, 12))
+    with torch.no_grad():
+        for batch in (8, 6, 3, 1, 2, 0):
+            x = torch.randn(batch, 3, 16, 12)
+            got = runner(x)
+            assert got.shape == (batch, 5, 4, 3)
+            torch.testing.assert_close(got, model(x))
+    assert runner.compiled and len(graphs) == 1
+    torch._dynamo.reset()
+
+
 def _failing_backend(graph_module, example_inputs):
     raise RuntimeError("forced failure: no C++ compiler")
 
