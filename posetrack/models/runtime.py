@@ -186,7 +186,7 @@ class ModelRunner:
         """One compiled graph for every batch size: the batch dimension is dynamic from the first call.
 
         Left to itself dynamo compiles a static graph first and a dynamic one at the second batch
-        size (HRNet-W32 on 2 CPU cores: 91 s + 111 s, against 113 s for this one graph), and the
+        size (HRNet-W32 on 2 CPU cores: 91 s + 111 s, against 121 s for this one graph), and the
         ``auto`` probe's batch of 8 would leave a pose stage's first frame of another size to
         compile anew. Dynamo specialises sizes 0 and 1, so one crop runs padded to two and an
         empty batch runs eager (there is nothing to compute).
